@@ -1,0 +1,228 @@
+"""Parse `/migrate <verb> [key=value ...]` into a Command, or say in one line what is wrong.
+
+The grammar is a table (VERBS) of verb -> positional argument, allowed and required keys and
+one example, so help text and error messages are generated from the same data the parser uses.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from commands.errors import UserError
+
+MAX_TEXT = 500
+_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "＝": "="})
+
+
+@dataclass(frozen=True)
+class VerbSpec:
+    form: str
+    example: str
+    summary: str
+    positional: str = ""  # name of the one positional argument, if any
+    positional_required: bool = False
+    keys: frozenset[str] = frozenset()
+    required: frozenset[str] = frozenset()
+
+
+def _spec(form: str, example: str, summary: str, *, pos: str = "", pos_req: bool = False,
+          keys: tuple[str, ...] = (), required: tuple[str, ...] = ()) -> VerbSpec:
+    return VerbSpec(form, example, summary, pos, pos_req, frozenset(keys) | frozenset(required), frozenset(required))
+
+
+VERBS: Mapping[str, VerbSpec] = MappingProxyType({
+    "start": _spec("start cluster=ID gateway=ID [class=nginx]", "/migrate start cluster=demo-cluster gateway=gw-demo",
+                   "begin a migration: pre-flight, then the gateway listens to the Ingress class (step 1)",
+                   keys=("class",), required=("cluster", "gateway")),
+    "check": _spec("check [accept=yes] [probe=yes]", "/migrate check",
+                   "check every Ingress annotation against MSE (step 2)", keys=("accept", "probe")),
+    "method": _spec("method slb service=NAMESPACE/NAME [slb=ID] [listener=PORT/PROTOCOL] | "
+                    "method dns domains=a.example.com,b.example.com",
+                    "/migrate method slb service=ingress-nginx/nginx-ingress-lb",
+                    "choose how traffic is switched (step 3)", pos="method", pos_req=True,
+                    keys=("service", "slb", "listener", "domains")),
+    "switch": _spec("switch", "/migrate switch", "detach the SLB and update the Service, or add DNS records (4a+4b)"),
+    "weight": _spec("weight N (MSE weight 0..100) | weight N% (traffic share)", "/migrate weight 10",
+                    "shift traffic to MSE (4c)", pos="weight", pos_req=True),
+    "verify": _spec("verify", "/migrate verify", "Complete Traffic Verification: lock the weights (needs approval)"),
+    "cutover": _spec("cutover", "/migrate cutover", "send all traffic to MSE (4d, needs approval)"),
+    "complete": _spec("complete [delete-service=yes]", "/migrate complete",
+                      "finish the migration (step 5, needs approval)", keys=("delete-service",)),
+    "rollback": _spec("rollback", "/migrate rollback", "MSE weight to 0 at once"),
+    "abort": _spec("abort", "/migrate abort", "stop and restore everything the bot changed"),
+    "status": _spec("status", "/migrate status", "show the migration's status card"),
+    "history": _spec("history", "/migrate history", "show the audit trail"),
+    "approve": _spec("approve [REQUEST]", "/migrate approve", "approve a pending request", pos="request"),
+    "deny": _spec("deny [REQUEST] [reason=TEXT]", "/migrate deny reason=\"error rate up\"",
+                  "deny a pending request", pos="request", keys=("reason",)),
+    "help": _spec("help [VERB]", "/migrate help weight", "list the verbs, or explain one", pos="verb"),
+})
+
+YES_NO = {"yes": True, "true": True, "no": False, "false": False}
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str
+    args: Mapping[str, str] = field(default_factory=dict)
+    positional: str = ""
+
+    def flag(self, key: str) -> bool:
+        return YES_NO.get(self.args.get(key, "no").lower(), False)
+
+
+def right_form(verb: str) -> str:
+    return f"`/migrate {VERBS[verb].form}`"
+
+
+def parse(text: str) -> Command:
+    """Parse the text after `/migrate` (a leading `/migrate` is tolerated)."""
+    if not isinstance(text, str):
+        raise UserError("Nothing to do: say `/migrate help` to see the verbs.")
+    if len(text) > MAX_TEXT:
+        raise UserError(f"That command is {len(text)} characters long; commands are at most {MAX_TEXT}. "
+                        "Try `/migrate help`.")
+    clean = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} and ch not in " \t" for ch in clean):
+        raise UserError("That command contains invisible or control characters; type it again as plain text.")
+    try:
+        words = shlex.split(clean.strip())
+    except ValueError:
+        raise UserError("A quote is not closed; wrap values with spaces in \"double quotes\".") from None
+    if words and words[0].lower() in {"/migrate", "migrate"}:
+        words = words[1:]
+    if not words:
+        raise UserError("Nothing to do: say `/migrate help` to see the verbs, or `/migrate status`.")
+    verb = words[0].lower()
+    if verb not in VERBS:
+        shown = verb if len(verb) <= 20 and verb.isprintable() else verb[:20] + "…"
+        raise UserError(f"Unknown verb `{shown}`. Verbs: {', '.join(VERBS)}. Try `/migrate help`.")
+    spec = VERBS[verb]
+    args: dict[str, str] = {}
+    positional = ""
+    for word in words[1:]:
+        if "=" in word:
+            key, _, value = word.partition("=")
+            key = key.lower()
+            if not _KEY.match(key) or key not in spec.keys:
+                allowed = ", ".join(sorted(spec.keys)) or "none"
+                shown = key if len(key) <= 20 else key[:20] + "…"
+                raise UserError(f"`{verb}` takes no key `{shown}` (keys: {allowed}). Right form: {right_form(verb)}.")
+            if key in args:
+                raise UserError(f"`{key}` is given twice. Right form: {right_form(verb)}.")
+            if not value:
+                raise UserError(f"`{key}=` needs a value. Right form: {right_form(verb)}.")
+            args[key] = value
+        elif spec.positional and not positional:
+            positional = word
+        else:
+            shown = word if len(word) <= 20 else word[:20] + "…"
+            raise UserError(f"Unexpected `{shown}` after `{verb}`. Right form: {right_form(verb)}.")
+    missing = sorted(spec.required - args.keys())
+    if missing:
+        raise UserError(f"`{verb}` needs {', '.join(f'`{m}=`' for m in missing)}. Right form: {right_form(verb)}.")
+    if spec.positional_required and not positional:
+        raise UserError(f"`{verb}` needs a {spec.positional}. Right form: {right_form(verb)}.")
+    cmd = Command(verb, MappingProxyType(args), positional)
+    _validate(cmd)
+    return cmd
+
+
+def _validate(cmd: Command) -> None:
+    """Per-verb value checks, so a bad value fails here and not halfway through a step."""
+    a = cmd.args
+    for key in ("cluster", "gateway", "class", "slb"):
+        if key in a and not _ID.match(a[key]):
+            raise UserError(f"`{key}={a[key][:40]}` is not a valid id (letters, digits, `.-_:/`). "
+                            f"Right form: {right_form(cmd.verb)}.")
+    for key in ("accept", "probe", "delete-service"):
+        if key in a and a[key].lower() not in YES_NO:
+            raise UserError(f"`{key}` takes yes or no, not `{a[key][:20]}`.")
+    if cmd.verb == "method":
+        _validate_method(cmd)
+    elif cmd.verb == "weight":
+        parse_weight(cmd.positional)
+    elif cmd.verb == "help" and cmd.positional and cmd.positional.lower() not in VERBS:
+        raise UserError(f"No verb `{cmd.positional[:20]}` to explain. Verbs: {', '.join(VERBS)}.")
+
+
+def _validate_method(cmd: Command) -> None:
+    a, kind = cmd.args, cmd.positional.lower()
+    if kind == "slb":
+        if "domains" in a:
+            raise UserError("`domains=` belongs to `method dns`. Right form: " + right_form("method") + ".")
+        if "service" not in a:
+            raise UserError("`method slb` needs `service=NAMESPACE/NAME` (the NGINX Ingress Service). "
+                            "Example: `/migrate method slb service=ingress-nginx/nginx-ingress-lb`.")
+        parse_service(a["service"])
+        if "listener" in a:
+            parse_listener(a["listener"])
+    elif kind == "dns":
+        extra = sorted(set(a) - {"domains"})
+        if extra:
+            raise UserError(f"`method dns` takes only `domains=`, not `{extra[0]}`. Right form: {right_form('method')}.")
+        if "domains" not in a:
+            raise UserError("`method dns` needs `domains=a.example.com,b.example.com`.")
+        parse_domains(a["domains"])
+    else:
+        raise UserError(f"Unknown method `{cmd.positional[:20]}`: use `slb` or `dns`. Right form: {right_form('method')}.")
+
+
+def parse_weight(text: str) -> tuple[int, bool]:
+    """`10` -> (10, False): MSE weight; `10%` -> (10, True): traffic share."""
+    is_share = text.endswith("%")
+    number = text[:-1] if is_share else text
+    if not re.fullmatch(r"\d{1,3}", number):
+        shown = text if len(text) <= 20 else text[:20] + "…"
+        raise UserError(f"`{shown}` is not a weight: give a whole number 0..100 (MSE weight) or 0%..100% "
+                        "(traffic share), e.g. `/migrate weight 10`.")
+    value = int(number)
+    if value > 100:
+        raise UserError(f"Weight {value} is out of range: MSE weight is 0..100 (100 gives MSE 50% of traffic); "
+                        "for a larger share say `/migrate weight 75%`.")
+    return value, is_share
+
+
+def parse_service(text: str) -> tuple[str, str]:
+    ns, sep, name = text.partition("/")
+    dns1123 = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    if not sep or not dns1123.match(ns) or not dns1123.match(name):
+        raise UserError(f"`service={text[:60]}` is not NAMESPACE/NAME, e.g. `service=ingress-nginx/nginx-ingress-lb`.")
+    return ns, name
+
+
+def parse_listener(text: str) -> tuple[int, str]:
+    port_s, sep, proto = text.partition("/")
+    proto = proto.upper()
+    if not sep or not port_s.isdigit() or not 1 <= int(port_s) <= 65535 or proto not in {"HTTP", "HTTPS", "TCP"}:
+        raise UserError(f"`listener={text[:30]}` is not PORT/PROTOCOL, e.g. `listener=80/TCP` or `listener=443/HTTPS`.")
+    return int(port_s), proto
+
+
+def parse_domains(text: str) -> tuple[str, ...]:
+    domains = tuple(d.strip().lower().rstrip(".") for d in text.split(",") if d.strip())
+    if not domains:
+        raise UserError("`domains=` is empty: list them as `domains=a.example.com,b.example.com`.")
+    for d in domains:
+        if not _DOMAIN.match(d):
+            raise UserError(f"`{d[:60]}` is not a domain name. Example: `domains=a.example.com,b.example.com`.")
+    if len(set(domains)) != len(domains):
+        raise UserError("A domain is listed twice in `domains=`.")
+    return domains
+
+
+def help_text(verb: str = "") -> str:
+    if verb:
+        spec = VERBS[verb.lower()]
+        return f"`/migrate {spec.form}`: {spec.summary}. Example: `{spec.example}`"
+    lines = ["*migrate-bot*: move traffic from NGINX Ingress to an MSE gateway, step by step."]
+    lines += [f"• `{spec.example}`: {spec.summary}" for spec in VERBS.values()]
+    return "\n".join(lines)

@@ -1,0 +1,250 @@
+"""What the domain needs from the outside world, as small Protocols.
+
+The domain owns these ports (hexagonal style) so that `commands/` depends on nothing outside
+itself; `providers/` implements each one twice: for real (Kubernetes, Alibaba Cloud SDKs,
+Redis) and simulated. Every method is keyword-only and every write says the state to reach,
+never a delta, so a retried or repeated call is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from commands.model import Approval, Event, Migration
+
+# ---- plain data the ports exchange ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ingress:
+    namespace: str
+    name: str
+    ingress_class: str  # spec.ingressClassName, or the legacy annotation, or "" for none
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    hosts: tuple[str, ...] = ()
+    paths: tuple[tuple[str, str, str], ...] = ()  # (host, path, pathType)
+    tls_hosts: tuple[str, ...] = ()
+    class_source: str = "spec"  # spec | annotation | default
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    port: int
+    protocol: str = "TCP"
+    name: str = ""
+    node_port: int = 0
+    target_port: str = ""
+
+
+@dataclass(frozen=True)
+class Service:
+    namespace: str
+    name: str
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[ServicePort, ...] = ()
+    resource_version: str = ""
+    load_balancer_ip: str = ""
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    id: str
+    vpc_id: str
+    default_ingress_class: str = ""
+
+
+@dataclass(frozen=True)
+class IngressSource:
+    """The gateway's view of a cluster it watches (MSE service source with Ingress options)."""
+
+    id: str
+    cluster: str
+    ingress_class: str
+    enable_ingress: bool = True
+    enable_status: bool = False
+
+
+@dataclass(frozen=True)
+class Gateway:
+    id: str
+    name: str
+    status: str  # "running" when usable
+    version: str
+    vpc_id: str
+    slb_address: str  # the gateway's own SLB (DNS method points here)
+    node_ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    host: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Listener:
+    port: int
+    protocol: str  # TCP | HTTP | HTTPS | UDP
+    scheduler: str
+    acl_on: bool
+    vgroup_id: str
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    id: str
+    address: str
+    vpc_id: str
+    listeners: tuple[Listener, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Backend:
+    server_id: str
+    ip: str
+    port: int
+    weight: int
+    type: str = "ecs"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DnsRecord:
+    id: str
+    domain: str  # the full name, e.g. shop.example.com
+    type: str
+    value: str
+    weight: int = 1
+    enabled: bool = True
+    ttl: int = 600
+
+
+# ---- ports --------------------------------------------------------------------------------
+
+
+class ClusterPort(Protocol):
+    """Reads Ingresses and reads or writes the NGINX Service of one Kubernetes cluster.
+
+    Promises: lists arrive page by page; writes carry the resourceVersion they read and
+    retry on a conflict, so nothing someone else wrote meanwhile is lost.
+    """
+
+    def describe(self) -> ClusterInfo: ...
+
+    def list_ingresses(self, *, ingress_class: str) -> Iterator[Ingress]: ...
+
+    def get_service(self, *, namespace: str, name: str) -> Service | None: ...
+
+    def replace_service_annotations(self, *, namespace: str, name: str, annotations: Mapping[str, str]) -> Service: ...
+
+    def patch_service_annotations(self, *, namespace: str, name: str, changes: Mapping[str, str | None]) -> Service: ...
+
+    def delete_service(self, *, namespace: str, name: str) -> bool: ...
+
+
+class GatewayPort(Protocol):
+    """The MSE cloud-native gateway: its facts, which Ingress class it listens to, its routes.
+
+    Promises: `listen` and `unlisten` reach a state and may be repeated; `join_slb` puts the
+    gateway's nodes into a vServer group at weight 0 and is a no-op when they are there.
+    """
+
+    def get_gateway(self, *, gateway_id: str) -> Gateway | None: ...
+
+    def ingress_sources(self, *, gateway_id: str) -> list[IngressSource]: ...
+
+    def listen(self, *, gateway_id: str, cluster: str, ingress_class: str) -> IngressSource: ...
+
+    def unlisten(self, *, gateway_id: str, cluster: str) -> bool: ...
+
+    def routes(self, *, gateway_id: str) -> list[Route]: ...
+
+    def join_slb(self, *, gateway_id: str, slb_id: str, vgroup_id: str, port: int, protocol: str) -> None: ...
+
+    def leave_slb(self, *, gateway_id: str, slb_id: str) -> None: ...
+
+
+class LoadBalancerPort(Protocol):
+    """The SLB (CLB) in front of NGINX: listeners, tags, vServer group backends and weights.
+
+    Promises: weights are set absolutely, at most 20 servers a call, and `backends` reads
+    back what the SLB really holds.
+    """
+
+    def describe(self, *, slb_id: str) -> LoadBalancer | None: ...
+
+    def set_tags(self, *, slb_id: str, tags: Mapping[str, str], remove: Iterable[str] = ()) -> None: ...
+
+    def set_scheduler(self, *, slb_id: str, port: int, protocol: str, scheduler: str) -> None: ...
+
+    def backends(self, *, vgroup_id: str) -> list[Backend]: ...
+
+    def set_weights(self, *, vgroup_id: str, weights: Mapping[str, int]) -> None: ...
+
+
+class DnsPort(Protocol):
+    """Weighted DNS records (Alibaba Cloud DNS): one name, several A records, each with a weight.
+
+    Promises: `add_record` returns the existing record when one with that value exists.
+    """
+
+    def zone_for(self, *, domain: str) -> str | None: ...
+
+    def records(self, *, domain: str) -> list[DnsRecord]: ...
+
+    def add_record(self, *, domain: str, type: str, value: str, enabled: bool) -> DnsRecord: ...
+
+    def set_weighted(self, *, domain: str, on: bool) -> None: ...
+
+    def set_weight(self, *, record_id: str, weight: int) -> None: ...
+
+    def set_enabled(self, *, record_id: str, enabled: bool) -> None: ...
+
+    def delete_record(self, *, record_id: str) -> None: ...
+
+
+class World(Protocol):
+    """Everything the bot acts on; one per process, real or simulated."""
+
+    gateway: GatewayPort
+    slb: LoadBalancerPort
+    dns: DnsPort
+
+    def cluster(self, cluster_id: str) -> ClusterPort: ...
+
+
+class Store(Protocol):
+    """Migration records, approvals, audit events and idempotency keys.
+
+    Promises: `create` and `commit` are atomic compare-and-sets that append their audit event
+    in the same step; `commit` raises Conflict when the record's version moved on.
+    """
+
+    def load(self, migration_id: str) -> Migration | None: ...
+
+    def active_in_channel(self, channel: str) -> Migration | None: ...
+
+    def latest_in_channel(self, channel: str) -> Migration | None: ...
+
+    def active_migrations(self) -> list[Migration]: ...
+
+    def create(self, migration: Migration, event: Event) -> Migration: ...
+
+    def commit(self, *, expected_version: int, migration: Migration, event: Event,
+               approval: Approval | None = None) -> Migration: ...
+
+    def approval(self, migration_id: str, approval_id: str) -> Approval | None: ...
+
+    def pending_approvals(self) -> list[Approval]: ...
+
+    def events(self, migration_id: str, *, limit: int = 50) -> list[Event]: ...
+
+    def claim(self, key: str, *, ttl_seconds: int) -> bool: ...
+
+    def remember(self, key: str, value: Mapping[str, Any], *, ttl_seconds: int) -> None: ...
+
+    def recall(self, key: str) -> dict[str, Any] | None: ...

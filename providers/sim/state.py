@@ -1,0 +1,167 @@
+"""The simulated world's state: one JSON-able dict, seeded from YAML, optionally shared by file.
+
+Every port method runs inside `SimState.op(name)`, which injects the faults and latency
+the tests ask for, and, when a path is given, holds an exclusive file lock and reloads and
+saves the state, so several processes (two `serve` replicas, a crashed and a restarted one)
+see one world.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import json
+import threading
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from commands.errors import ProviderError
+
+DEFAULT_SEED = "seed.yaml"
+
+
+def load_seed(path: str | Path | None = None) -> dict[str, Any]:
+    """The seed as a dict: a YAML file, or the default seed shipped in the package."""
+    if path:
+        text = Path(path).read_text()
+    else:
+        text = resources.files("providers.sim").joinpath(DEFAULT_SEED).read_text()
+    data = yaml.safe_load(text) or {}
+    return normalise(data)
+
+
+def normalise(data: dict[str, Any]) -> dict[str, Any]:
+    """Fill the defaults a hand-written seed leaves out."""
+    data = copy.deepcopy(data)
+    data.setdefault("clusters", {})
+    data.setdefault("gateways", {})
+    data.setdefault("slbs", {})
+    dns = data.setdefault("dns", {})
+    dns.setdefault("zones", [])
+    records = dns.get("records") or []
+    if isinstance(records, list):
+        dns["records"] = {}
+        for i, r in enumerate(records, start=1):
+            rec = {"id": f"rec-{i}", "type": "A", "weight": 1, "enabled": True, "ttl": 600, **r}
+            dns["records"][rec["id"]] = rec
+    dns.setdefault("weighted", {})
+    dns.setdefault("next_id", len(dns["records"]) + 1)
+    for cluster in data["clusters"].values():
+        cluster.setdefault("ingresses", [])
+        cluster.setdefault("services", {})
+        for svc in cluster["services"].values():
+            svc.setdefault("annotations", {})
+            svc.setdefault("labels", {})
+            svc.setdefault("resource_version", 1)
+    for gw in data["gateways"].values():
+        gw.setdefault("sources", {})
+        gw.setdefault("slbs", {})
+        gw.setdefault("node_ips", [])
+    data.setdefault("faults", {})
+    data.setdefault("latency", {})
+    data.setdefault("calls", {})
+    return data
+
+
+class SimState:
+    """Holds the world dict; `op()` is the one door every simulated call goes through."""
+
+    def __init__(self, data: dict[str, Any], *, path: str | Path | None = None) -> None:
+        self.data = data
+        self.path = Path(path) if path else None
+        self._lock = threading.RLock()
+        if self.path and not self.path.exists():
+            self._save()
+
+    @classmethod
+    def from_seed(cls, seed: str | Path | None = None, *, path: str | Path | None = None) -> SimState:
+        if path and Path(path).exists() and Path(path).stat().st_size:
+            return cls(json.loads(Path(path).read_text()), path=path)
+        return cls(load_seed(seed), path=path)
+
+    @contextlib.contextmanager
+    def op(self, name: str) -> Iterator[dict[str, Any]]:
+        """Run one simulated call: latency, injected failures, then the state to act on."""
+        delay = float(self._peek("latency").get(name, 0) or self._peek("latency").get("*", 0) or 0)
+        if delay:
+            time.sleep(delay)
+        with self._lock, self._file_lock():
+            if self.path:
+                self.data = json.loads(self.path.read_text())
+            calls = self.data["calls"]
+            calls[name] = calls.get(name, 0) + 1
+            fault = self.data["faults"].get(name) or self.data["faults"].get("*")
+            if fault and fault.get("remaining", 0) > 0:
+                fault["remaining"] -= 1
+                self._save()
+                raise ProviderError(
+                    fault.get("message", "the simulated provider failed this call on purpose"),
+                    code=fault.get("code", "ServiceUnavailable"),
+                    temporary=bool(fault.get("temporary", True)),
+                    operation=name,
+                    request_id=f"sim-{calls[name]}",
+                    next_step="try again" if fault.get("temporary", True) else "check the simulated world",
+                )
+            yield self.data
+            self._save()
+
+    # ---- test and demo controls ----------------------------------------------------------
+
+    def fail_next(self, op: str, times: int = 1, *, code: str = "Throttling.User", temporary: bool = True,
+                  message: str = "request was denied due to user flow control") -> None:
+        """Make the next `times` calls of `op` ("*" for any) fail with `code`."""
+        with self._mutate() as data:
+            data["faults"][op] = {"remaining": times, "code": code, "temporary": temporary, "message": message}
+
+    def add_latency(self, op: str, seconds: float) -> None:
+        with self._mutate() as data:
+            data["latency"][op] = seconds
+
+    def calls(self, op: str) -> int:
+        return int(self._peek("calls").get(op, 0))
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock, self._file_lock():
+            if self.path:
+                self.data = json.loads(self.path.read_text())
+            return copy.deepcopy(self.data)
+
+    @contextlib.contextmanager
+    def _mutate(self) -> Iterator[dict[str, Any]]:
+        with self._lock, self._file_lock():
+            if self.path:
+                self.data = json.loads(self.path.read_text())
+            yield self.data
+            self._save()
+
+    def _peek(self, key: str) -> dict[str, Any]:
+        if self.path and self.path.exists():
+            try:
+                return dict(json.loads(self.path.read_text()).get(key, {}))
+            except ValueError:
+                return {}
+        return dict(self.data.get(key, {}))
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        if not self.path:
+            yield
+            return
+        with open(str(self.path) + ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _save(self) -> None:
+        if self.path:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.data))
+            tmp.replace(self.path)
