@@ -60,7 +60,7 @@ def dwell_left(*, last_change_at: float, now: float, dwell_seconds: float) -> fl
 
 
 def format_duration(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s}s"
     m, s = divmod(s, 60)

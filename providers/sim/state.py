@@ -28,10 +28,7 @@ DEFAULT_SEED = "seed.yaml"
 
 def load_seed(path: str | Path | None = None) -> dict[str, Any]:
     """The seed as a dict: a YAML file, or the default seed shipped in the package."""
-    if path:
-        text = Path(path).read_text()
-    else:
-        text = resources.files("providers.sim").joinpath(DEFAULT_SEED).read_text()
+    text = Path(path).read_text() if path else resources.files("providers.sim").joinpath(DEFAULT_SEED).read_text()
     data = yaml.safe_load(text) or {}
     return normalise(data)
 

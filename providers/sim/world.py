@@ -155,10 +155,7 @@ def _ccm_reconcile(data: dict[str, Any], cluster: str, namespace: str, name: str
     for item in vgroup_port.split(","):
         vgroup_id = item.split(":")[0].strip()
         backends = [b for b in data["slbs"][slb_id]["vgroups"].get(vgroup_id, []) if _is_nginx_backend(b)]
-        if weight == 0:
-            shares = [0] * len(backends)
-        else:
-            shares = [max(1, w) for w in spread(weight, len(backends))]
+        shares = [0] * len(backends) if weight == 0 else [max(1, w) for w in spread(weight, len(backends))]
         for b, w in zip(backends, shares, strict=True):
             b["weight"] = w
 
