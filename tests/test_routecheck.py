@@ -1,0 +1,183 @@
+"""The route check as a user reads it: which annotation, on which Ingress, how bad, what to use instead."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from commands.errors import UserError
+from commands.ports import Ingress, Route
+from commands.routecheck import check_routes, curl_lines, load_table, missing_routes
+
+N = "nginx.ingress.kubernetes.io/"
+
+
+def ing(name: str = "web", *, tls: tuple[str, ...] = (), paths: tuple[str, ...] = ("/",), host: str = "a.example.com",
+        **annotations: str) -> Ingress:
+    ann = {(k if "/" in k else N + k.replace("_", "-")): v for k, v in annotations.items()}
+    return Ingress("shop", name, "nginx", ann, (host,), tuple((host, p, "Prefix") for p in paths), tls)
+
+
+def only(report, annotation: str):  # type: ignore[no-untyped-def]
+    found = [f for f in report.findings if f.annotation == annotation]
+    assert len(found) == 1, report.to_text()
+    return found[0]
+
+
+def test_table_ships_with_sources_and_reading_date() -> None:
+    table = load_table()
+    assert table.read_on == "2026-11"
+    assert len(table.entries) == 139
+
+
+def test_supported_annotation_gives_no_finding_but_is_counted() -> None:
+    report = check_routes([ing(ssl_redirect="true", enable_cors="true")])
+    assert report.findings == ()
+    assert dict(report.annotation_counts) == {N + "ssl-redirect": 1, N + "enable-cors": 1}
+    assert "No findings" in report.to_text()
+
+
+def test_unsupported_annotation_blocks_and_names_the_mse_alternative() -> None:
+    f = only(check_routes([ing(proxy_read_timeout="120")]), N + "proxy-read-timeout")
+    assert (f.status, f.severity, f.mse_alternative) == ("unsupported", "blocking", "mse.ingress.kubernetes.io/timeout")
+
+
+def test_unsupported_key_with_its_alternative_already_set_is_a_warning() -> None:
+    report = check_routes([ing(proxy_read_timeout="120", **{"mse.ingress.kubernetes.io/timeout": "120"})])
+    assert only(report, N + "proxy-read-timeout").severity == "warning"
+    assert report.blocking == ()
+
+
+def test_partial_annotation_is_a_warning_with_its_caveat() -> None:
+    f = only(check_routes([ing(load_balance="least_conn")]), N + "load-balance")
+    assert (f.status, f.severity) == ("partial", "warning")
+    assert "ewma" in f.note
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("backend-protocol", "FCGI"), ("affinity-mode", "persistent"), ("auth-type", "digest"),
+    ("upstream-hash-by", "$request_uri$host"), ("custom-http-errors", "404"),
+    ("permanent-redirect", "https://b.example.com$request_uri"),
+])
+def test_values_mse_cannot_honour_block(key: str, value: str) -> None:
+    assert only(check_routes([ing(**{N + key: value})]), N + key).severity == "blocking"
+
+
+def test_buffering_keys_and_switched_off_features_only_warn() -> None:
+    report = check_routes([ing(proxy_buffering="on", ssl_passthrough="false")])
+    assert report.summary == {"blocking": 0, "warning": 2, "info": 0}
+
+
+def test_empty_service_weight_is_ignored_but_a_real_one_blocks() -> None:
+    empty = only(check_routes([ing(service_weight="")]), N + "service-weight")
+    assert (empty.status, empty.severity) == ("ignored", "info")
+    real = only(check_routes([ing(service_weight="a: 20, b: 80")]), N + "service-weight")
+    assert (real.status, real.severity) == ("unsupported", "blocking")
+
+
+def test_tls_ingress_relying_on_the_default_redirect_blocks() -> None:
+    f = only(check_routes([ing(tls=("a.example.com",))]), N + "ssl-redirect")
+    assert f.severity == "blocking" and "a.example.com" in f.note
+    for fixed in ({"ssl_redirect": "true"}, {"force_ssl_redirect": "true"}, {"ssl_redirect": "false"}):
+        assert check_routes([ing(tls=("a.example.com",), **fixed)]).findings == ()
+
+
+def test_snippets_block_with_a_rewrite_hint() -> None:
+    f = only(check_routes([ing(configuration_snippet='more_set_headers "X: y";')]), N + "configuration-snippet")
+    assert f.severity == "blocking" and "header-control" in f.note
+
+
+@pytest.mark.parametrize(("trap", "twin"), [("ssl-ciphers", "ssl-cipher"),
+                                            ("allowlist-source-range", "whitelist-source-range")])
+def test_spelling_traps_block_until_the_twin_is_set(trap: str, twin: str) -> None:
+    f = only(check_routes([ing(**{N + trap: "x"})]), N + trap)
+    assert f.severity == "blocking" and twin in f.note
+    fixed = only(check_routes([ing(**{N + trap: "x", N + twin: "x"})]), N + trap)
+    assert fixed.severity == "info"
+
+
+def test_regex_paths_warn_about_case_and_re2() -> None:
+    f = only(check_routes([ing(paths=("/api/(.*)",), use_regex="true")]), N + "use-regex")
+    assert f.severity == "warning" and "case-sensitively" in f.note and "RE2" in f.note
+
+
+def test_rewrite_target_captures_turn_regex_on() -> None:
+    f = only(check_routes([ing(paths=("/svc(/|$)(.*)",), rewrite_target="/$2")]), N + "rewrite-target")
+    assert f.severity == "warning" and "\\1" in f.note
+
+
+def test_pcre_only_regex_blocks() -> None:
+    f = only(check_routes([ing(paths=("/(?!admin).*",), use_regex="true")]), N + "use-regex")
+    assert f.severity == "blocking" and "/(?!admin).*" in f.note
+
+
+def test_plain_rewrite_target_without_regex_is_fine() -> None:
+    assert check_routes([ing(rewrite_target="/")]).findings == ()
+
+
+def test_minimum_gateway_version_from_the_table_notes() -> None:
+    deny = {N + "denylist-source-range": "10.0.0.0/8"}
+    assert only(check_routes([ing(**deny)], gateway_version="1.2.25"), N + "denylist-source-range").severity == \
+        "blocking"
+    assert check_routes([ing(**deny)], gateway_version="1.2.31").findings == ()
+    assert only(check_routes([ing(**deny)]), N + "denylist-source-range").severity == "warning"
+
+
+def test_mse_only_key_needs_its_gateway_version() -> None:
+    key = "mse.ingress.kubernetes.io/mirror-percentage"
+    assert only(check_routes([ing(**{key: "10"})], gateway_version="1.2.30"), key).severity == "blocking"
+    assert check_routes([ing(**{key: "10"})], gateway_version="1.2.32").findings == ()
+
+
+def test_bad_gateway_version_is_a_user_error() -> None:
+    with pytest.raises(UserError, match=r"1\.2\.25"):
+        check_routes([], gateway_version="latest")
+
+
+def test_unknown_nginx_key_warns_and_foreign_keys_are_left_alone() -> None:
+    report = check_routes([ing(**{N + "made-up": "1", "cert-manager.io/cluster-issuer": "le"})])
+    assert [(f.annotation, f.status, f.severity) for f in report.findings] == [(N + "made-up", "unknown", "warning")]
+
+
+def test_report_json_shape_and_text_summary() -> None:
+    report = check_routes([ing("a", proxy_body_size="1m", service_weight=""), ing("b", load_balance="ewma"),
+                           ing("c", proxy_body_size="8m")])
+    data = json.loads(json.dumps(report.to_json_dict()))
+    assert set(data) == {"ingresses", "summary", "findings"}
+    assert data["ingresses"] == 3 and data["summary"] == {"blocking": 2, "warning": 1, "info": 1}
+    assert set(data["findings"][0]) == {"namespace", "name", "annotation", "value", "status", "severity",
+                                        "mse_alternative", "note"}
+    assert report.summary_line() == "3 Ingresses: 2 blocking, 1 warning, 1 info"
+    text = report.to_text()
+    assert text.splitlines()[0] == "Route check: 3 Ingresses: 2 blocking, 1 warning, 1 info"
+    assert "Top annotations: proxy-body-size (2)" in text
+    assert text.splitlines()[2].startswith("BLOCKING shop/a nginx.ingress.kubernetes.io/proxy-body-size=\"1m\"")
+    assert len(text.splitlines()) == 2 + 4
+
+
+def test_check_streams_its_input() -> None:
+    seen = 0
+
+    def gen() -> Iterator[Ingress]:
+        nonlocal seen
+        for i in range(1000):
+            seen += 1
+            yield ing(f"i{i}")
+
+    assert check_routes(gen()).ingresses == 1000 and seen == 1000
+
+
+def test_missing_routes_lists_what_the_gateway_lacks() -> None:
+    ingresses = [ing("a", paths=("/", "/v1")), ing("b", host="b.example.com")]
+    gateway = [Route("a.example.com", "/")]
+    assert missing_routes(ingresses, gateway) == [Route("a.example.com", "/v1"), Route("b.example.com", "/")]
+
+
+def test_curl_lines_per_host_use_443_for_tls() -> None:
+    lines = curl_lines([ing("a", tls=("a.example.com",), paths=("/shop",)), ing("b", host="b.example.com"),
+                        ing("c", host="*.example.com")], mse_ip="47.0.0.9")
+    assert len(lines) == 2
+    assert "--resolve a.example.com:443:47.0.0.9 https://a.example.com/shop" in lines[0]
+    assert "--resolve b.example.com:80:47.0.0.9 http://b.example.com/" in lines[1]
