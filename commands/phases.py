@@ -52,6 +52,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("start", [], Phase.DRAFT, "Pre-flight checks and a record of the migration"),
     _t("attach", [Phase.DRAFT], Phase.LISTENING, "Step 1: the gateway listens to the Ingress class"),
     _t("check", [Phase.LISTENING, Phase.CHECKED], Phase.CHECKED, "Step 2: check routes"),
+    _t("check", [Phase.CHECKED], Phase.LISTENING, "Step 2 again: new blocking findings send it back"),
     _t("accept", [Phase.LISTENING], Phase.CHECKED, "Step 2: accept blocking findings", approval=True),
     _t("method", [Phase.CHECKED, Phase.METHOD_CHOSEN], Phase.METHOD_CHOSEN, "Step 3: choose how to switch"),
     _t("switch", [Phase.METHOD_CHOSEN], Phase.SWITCHED, "Steps 4a+4b: hand the SLB or DNS to the bot"),

@@ -1,0 +1,246 @@
+"""The engine: one request in, one Outcome out, every change a compare-and-set with its audit event.
+
+It parses the text, checks channel, role and phase, then hands the verb to its module in
+`commands/verbs/`. Provider steps run as record-intent -> call -> record-result, so a crash in
+between is finished by `reconcile()` on the next start. Errors a user can act on come back as
+one-line ephemeral Outcomes; anything unexpected is logged with an id the user is shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from commands import grammar, steps
+from commands.errors import Conflict, MigrateError, NotAllowed, ProviderError
+from commands.model import Approval, Event, Migration, StepIntent
+from commands.outcome import Outcome, Request
+from commands.phases import WEIGHTS_UNLOCKED, Phase, transition_for
+from commands.policy import Policy
+from commands.ports import Store, World
+from commands.render import clock_time, status_text
+
+log = logging.getLogger("migrate.engine")
+
+IDEMPOTENCY_TTL = 24 * 3600
+Prober = Callable[..., list[dict[str, Any]]]
+
+
+def new_id(prefix: str, nbytes: int = 3) -> str:
+    return f"{prefix}-{secrets.token_hex(nbytes)}"
+
+
+class Engine:
+    def __init__(self, *, store: Store, world: World, policy: Policy, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep, prober: Prober | None = None) -> None:
+        self.store, self.world, self.policy = store, world, policy
+        self.clock, self.sleep, self.prober = clock, sleep, prober
+
+    # ---- entry points -------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Outcome:
+        """Carry out one `/migrate ...` line; the same idempotency key twice acts once."""
+        return self._once(request.idempotency_key, lambda: self._dispatch(request))
+
+    def decide(self, *, migration_id: str, approval_id: str, user: str, channel: str, approve: bool,
+               idempotency_key: str = "", reason: str = "") -> Outcome:
+        """An Approve or Deny button: the same as `/migrate approve|deny REQUEST`."""
+        from commands.verbs import decide
+
+        def act() -> Outcome:
+            self.policy.require_channel(channel)
+            return decide.decide(self, migration_id=migration_id, approval_id=approval_id, user=user,
+                                 approve=approve, reason=reason)
+
+        return self._once(idempotency_key, act)
+
+    def load(self, migration_id: str) -> Migration | None:
+        return self.store.load(migration_id)
+
+    def attach_card(self, migration_id: str, *, card_ts: str) -> Migration:
+        """Remember the status card's message, so later changes edit it in place."""
+        for _ in range(5):
+            m = self._require(migration_id)
+            if m.card_ts == card_ts:
+                return m
+            try:
+                return self.store.commit(expected_version=m.version, migration=dataclasses.replace(m, card_ts=card_ts),
+                                         event=self.event("bot", "card", {"ts": card_ts}, m, m.phase, "status card"))
+            except Conflict:
+                continue
+        raise Conflict("could not record the status card; the migration is changing fast")
+
+    def attach_approval_message(self, migration_id: str, approval_id: str, *, message_ts: str) -> None:
+        for _ in range(5):
+            m = self._require(migration_id)
+            a = self.store.approval(migration_id, approval_id)
+            if a is None or a.message_ts == message_ts:
+                return
+            try:
+                self.store.commit(expected_version=m.version, migration=m,
+                                  event=self.event("bot", "approval-message", {"request": approval_id}, m, m.phase,
+                                                   "approval message posted"),
+                                  approval=dataclasses.replace(a, message_ts=message_ts))
+                return
+            except Conflict:
+                continue
+
+    def expire_due(self) -> list[Outcome]:
+        from commands.verbs import decide
+
+        return decide.expire_due(self)
+
+    def reconcile(self) -> list[Outcome]:
+        """Finish provider steps a crash interrupted: check the world, then do only what is missing."""
+        outcomes = []
+        for m in self.store.active_migrations():
+            if m.intent is None:
+                continue
+            intent = m.intent
+            try:
+                m2, result = self._carry_out(m, intent)
+                outcomes.append(Outcome(f"Resumed `{intent.verb}` after a restart: {result}.", migration=m2,
+                                        verb=intent.verb))
+            except MigrateError as exc:
+                outcomes.append(Outcome(f"Could not resume `{intent.verb}` after a restart: {exc}", ok=False,
+                                        migration=self.store.load(m.id), verb=intent.verb))
+        return outcomes
+
+    # ---- plumbing the verbs use -------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock()
+
+    def event(self, user: str, verb: str, args: dict[str, Any], before: Migration | None, after: Phase,
+              result: str) -> Event:
+        return Event(at=self.now(), user=user, verb=verb, args=args,
+                     phase_before=before.phase.value if before else "", phase_after=after.value, result=result)
+
+    def touched(self, m: Migration, user: str, action: str, **changes: Any) -> Migration:
+        """`m` with `changes` and the last-action line the status card shows."""
+        return dataclasses.replace(m, last_actor=user, last_action=action, last_action_at=self.now(), **changes)
+
+    def commit(self, m: Migration, new: Migration, *, user: str, verb: str, args: dict[str, Any], result: str,
+               approval: Approval | None = None) -> Migration:
+        return self.store.commit(expected_version=m.version, migration=new,
+                                 event=self.event(user, verb, args, m, new.phase, result), approval=approval)
+
+    def run_step(self, m: Migration, *, op: str, verb: str, user: str, args: dict[str, Any], then: Phase,
+                 approval: Approval | None = None, supersede: bool = False) -> tuple[Migration, str]:
+        """Record the intent, call the provider, record the result; returns the record and a summary."""
+        if m.intent is not None and not supersede:
+            raise NotAllowed(f"`{m.intent.verb}` by {m.intent.user} is still running (since "
+                             f"{clock_time(m.intent.started_at)}); wait for it, or `/migrate rollback`.")
+        intent = StepIntent(id=new_id("s"), op=op, verb=verb, user=user, args=args, then=then.value,
+                            started_at=self.now())
+        started = dataclasses.replace(m, intent=intent,
+                                      pending_approval="" if approval is not None else m.pending_approval)
+        m1 = self.store.commit(expected_version=m.version, migration=started, approval=approval,
+                               event=self.event(user, verb, args, m, m.phase, f"started {op}"))
+        return self._carry_out(m1, intent)
+
+    def _carry_out(self, m1: Migration, intent: StepIntent) -> tuple[Migration, str]:
+        try:
+            result = steps.STEPS[intent.op](self.world, m1, intent)
+        except ProviderError as exc:
+            self._record_failure(m1, intent, exc)
+            raise
+        then = Phase(intent.then)
+        action = intent.args.get("action") or intent.verb
+        new = self.touched(m1, intent.user, action, intent=None, phase=then, **result.changes)
+        if intent.op == "weights":
+            new = dataclasses.replace(new, last_weight_change_at=self.now())
+        try:
+            done = self.store.commit(expected_version=m1.version, migration=new,
+                                     event=self.event(intent.user, intent.verb, intent.args, m1, then, result.summary))
+        except Conflict:
+            return self._superseded(m1, intent, result.summary)
+        return done, result.summary
+
+    def _record_failure(self, m1: Migration, intent: StepIntent, exc: ProviderError) -> None:
+        try:
+            self.store.commit(expected_version=m1.version, migration=dataclasses.replace(m1, intent=None),
+                              event=self.event(intent.user, intent.verb, intent.args, m1, m1.phase,
+                                               f"failed: {exc.one_line()}"))
+        except Conflict:
+            pass  # a rollback took over meanwhile; its record stands
+
+    def _superseded(self, m1: Migration, intent: StepIntent, summary: str) -> tuple[Migration, str]:
+        """Our step finished after a rollback took over: put the rollback's weights back in force."""
+        current = self._require(m1.id)
+        if current.intent is None and current.phase in WEIGHTS_UNLOCKED and current.method:
+            enforce = StepIntent(id=new_id("s"), op="weights", verb="rollback", user=intent.user,
+                                 args={"mse": current.mse_weight, "nginx": current.nginx_weight},
+                                 then=current.phase.value, started_at=self.now())
+            steps.weights(self.world, current, enforce)
+        return current, f"superseded by a later change ({summary}); the newer weights stay in force"
+
+    def _require(self, migration_id: str) -> Migration:
+        m = self.store.load(migration_id)
+        if m is None:
+            raise NotAllowed(f"No migration {migration_id}.")
+        return m
+
+    # ---- dispatch ------------------------------------------------------------------------------
+
+    def _once(self, key: str, act: Callable[[], Outcome]) -> Outcome:
+        try:
+            if key and not self.store.claim(key, ttl_seconds=IDEMPOTENCY_TTL):
+                seen = self.store.recall(key)
+                if seen:
+                    return Outcome.from_dict(seen)
+                return Outcome("That request is already being handled.", ephemeral=True, replayed=True)
+            outcome = self._guarded(act)
+            if key:
+                self.store.remember(key, outcome.to_dict(), ttl_seconds=IDEMPOTENCY_TTL)
+            return outcome
+        except MigrateError as exc:
+            return Outcome(str(exc), ok=False, ephemeral=True)
+
+    def _guarded(self, act: Callable[[], Outcome]) -> Outcome:
+        try:
+            return act()
+        except MigrateError as exc:
+            return Outcome(str(exc), ok=False, ephemeral=True)
+        except Exception:
+            error_id = new_id("err", 4)
+            log.exception("unexpected error", extra={"error_id": error_id})
+            return Outcome(f"Something went wrong on our side (error id {error_id}); nothing more was changed. "
+                           "Run `/migrate status` to see where things stand.", ok=False, ephemeral=True)
+
+    def _dispatch(self, request: Request) -> Outcome:
+        from commands.verbs import decide, gated, info, setup, shifting
+
+        cmd = grammar.parse(request.text)
+        self.policy.require_channel(request.channel)
+        verb, user = cmd.verb, request.user
+        if verb == "help":
+            return info.help_(cmd)
+        if verb in {"status", "history"}:
+            return info.status(self, request, cmd) if verb == "status" else info.history(self, request)
+        self.policy.require(user, verb)
+        if verb == "start":
+            return setup.start(self, request, cmd)
+        m = self.store.active_in_channel(request.channel)
+        if m is None:
+            transition_for(verb, None)  # raises the sentence for "nothing running here"
+            raise AssertionError("unreachable")
+        handlers: dict[str, Callable[..., Outcome]] = {
+            "check": setup.check, "method": setup.method, "switch": setup.switch,
+            "weight": shifting.weight, "rollback": shifting.rollback,
+            "verify": gated.request, "cutover": gated.request, "complete": gated.request, "abort": gated.abort,
+            "approve": decide.approve_text, "deny": decide.deny_text,
+        }
+        return handlers[verb](self, m, request, cmd)
+
+    def reply(self, m: Migration, text: str, *, verb: str, approval: Approval | None = None,
+              files: dict[str, str] | None = None) -> Outcome:
+        """A thread reply: the text, then the status in brief, for the console and Slack alike."""
+        return Outcome(text, migration=m, approval=approval, files=files or {}, verb=verb)
+
+    def status_text(self, m: Migration) -> str:
+        return status_text(m, now=self.now(), policy=self.policy)

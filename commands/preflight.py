@@ -1,0 +1,57 @@
+"""Pre-flight at `start`: everything that would block the migration, caught before anything changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from commands.errors import NotAllowed
+from commands.faq_text import INGRESS_CLASS_CONFLICT
+from commands.ports import World
+
+MIN_GATEWAY_VERSION = (1, 2, 22)
+
+
+@dataclass(frozen=True)
+class Preflight:
+    notes: list[str] = field(default_factory=list)
+    already_listening: bool = False
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """`1.2.25` -> (1, 2, 25); anything unparsable sorts lowest."""
+    parts = []
+    for piece in text.strip().lstrip("vV").split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or (0,)
+
+
+def preflight(world: World, *, cluster: str, gateway: str, ingress_class: str) -> Preflight:
+    """Each failed check raises with what to fix; success returns what was found."""
+    info = world.cluster(cluster).describe()
+    gw = world.gateway.get_gateway(gateway_id=gateway)
+    if gw is None:
+        raise NotAllowed(f"Gateway {gateway} does not exist in this region: check the id (gw-...) in the MSE console.")
+    if gw.status != "running":
+        raise NotAllowed(f"Gateway {gateway} is {gw.status}, not running: wait until the MSE console shows it "
+                         "running, then start again.")
+    if version_tuple(gw.version) < MIN_GATEWAY_VERSION:
+        raise NotAllowed(f"Gateway {gateway} runs version {gw.version}; migration needs 1.2.22 or later: upgrade "
+                         "the gateway in the MSE console first.")
+    if info.vpc_id and gw.vpc_id and info.vpc_id != gw.vpc_id:
+        raise NotAllowed(f"Gateway {gateway} is in {gw.vpc_id} but cluster {cluster} is in {info.vpc_id}; they must "
+                         "share a VPC: use a gateway in the cluster's VPC.")
+    already = False
+    for src in world.gateway.ingress_sources(gateway_id=gateway):
+        if src.cluster != cluster:
+            continue
+        if src.ingress_class != ingress_class:
+            raise NotAllowed(INGRESS_CLASS_CONFLICT.format(gateway=gateway, cluster=cluster,
+                                                           theirs=src.ingress_class, ours=ingress_class))
+        already = True
+    notes = [f"gateway {gateway} running version {gw.version}", f"same VPC {gw.vpc_id or info.vpc_id}"]
+    if already:
+        notes.append(f"already listening to class {ingress_class}")
+    return Preflight(notes, already)

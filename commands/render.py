@@ -1,0 +1,83 @@
+"""Text views of a migration: what the console prints and what Slack shows as fallback text."""
+
+from __future__ import annotations
+
+import time
+
+from commands.model import Event, Migration
+from commands.phases import NEXT_STEP, WEIGHTS_UNLOCKED, Phase
+from commands.policy import Policy, dwell_left, format_duration
+from commands.traffic import format_share, share_bar
+
+
+def clock_time(at: float) -> str:
+    return time.strftime("%H:%M:%S UTC", time.gmtime(at))
+
+
+def method_line(m: Migration) -> str:
+    if m.method == "slb" and m.slb:
+        s = m.slb
+        return f"SLB reuse: {s.slb_id} listener {s.port}/{s.protocol}, Service {s.namespace}/{s.service}"
+    if m.method == "dns":
+        return f"DNS: {', '.join(m.domains)}"
+    return "not chosen yet"
+
+
+def weights_line(m: Migration) -> str:
+    return f"{share_bar(m.weights.share)} · MSE weight {m.mse_weight} / NGINX weight {m.nginx_weight}"
+
+
+def drift_line(m: Migration) -> str:
+    """A warning when the SLB holds other weights than the bot set (console, another tool)."""
+    seen = m.observed
+    if m.method != "slb" or "mse" not in seen or m.intent is not None:
+        return ""
+    if seen["mse"] == m.mse_weight and (m.nginx_weight == 0 or seen["nginx"] > 0 or m.nginx_weight == seen["nginx"]):
+        return ""
+    return (f"⚠ Drift: the SLB holds MSE {seen['mse']} / NGINX {seen['nginx']} "
+            f"({format_share(seen['share'])} on MSE), not what the bot set.")
+
+
+def next_increase_line(m: Migration, *, now: float, policy: Policy) -> str:
+    if m.phase not in WEIGHTS_UNLOCKED:
+        return ""
+    left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=policy.dwell_seconds)
+    if left <= 0:
+        return "Next weight increase: allowed now."
+    return f"Next weight increase: in {format_duration(left)} (at {clock_time(now + left)})."
+
+
+def status_text(m: Migration, *, now: float, policy: Policy) -> str:
+    lines = [
+        f"*Migration {m.id}*: {m.cluster} → {m.gateway} (Ingress class {m.ingress_class})",
+        f"Phase: {m.phase.value} · Method: {method_line(m)}",
+        weights_line(m),
+    ]
+    drift = drift_line(m)
+    if drift:
+        lines.append(drift)
+    if m.intent is not None:
+        lines.append(f"In progress: {m.intent.verb} by {m.intent.user} since {clock_time(m.intent.started_at)}.")
+    if m.pending_approval:
+        lines.append(f"Waiting for approval: request {m.pending_approval}.")
+    lines.append(f"Next: {NEXT_STEP[m.phase]}.")
+    nxt = next_increase_line(m, now=now, policy=policy)
+    if nxt:
+        lines.append(nxt)
+    if m.last_action:
+        lines.append(f"Last: {m.last_actor} {m.last_action} at {clock_time(m.last_action_at)}.")
+    return "\n".join(lines)
+
+
+def history_text(m: Migration, events: list[Event]) -> str:
+    if not events:
+        return f"No events recorded for {m.id}."
+    lines = [f"*History of {m.id}* (oldest first):"]
+    for e in events:
+        move = f"{e.phase_before} → {e.phase_after}" if e.phase_before != e.phase_after else e.phase_after
+        lines.append(f"{clock_time(e.at)} · {e.user} · {e.verb} · {move} · {e.result}")
+    return "\n".join(lines)
+
+
+def is_done(m: Migration) -> bool:
+    return m.phase is Phase.COMPLETED

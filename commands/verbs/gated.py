@@ -1,0 +1,116 @@
+"""Irreversible steps: asked for by one person, carried out once enough others approve.
+
+`request` posts the approval; `execute` runs the step when the last approval arrives, in the
+same compare-and-set that marks the approval approved, so a crash cannot lose or repeat it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from commands.errors import NotAllowed
+from commands.grammar import Command
+from commands.model import Approval, Migration
+from commands.outcome import Outcome, Request
+from commands.phases import BEFORE_SWITCH, Phase, transition_for
+from commands.render import clock_time, weights_line
+
+if TYPE_CHECKING:
+    from commands.engine import Engine
+
+WHAT_HAPPENS = {
+    "accept": "accept the blocking route-check findings and move on to step 3",
+    "verify": "Complete Traffic Verification: lock the weights at {weights}; after this neither weight changes "
+              "nor rollback are possible",
+    "cutover": "step 4d: send ALL traffic to MSE (NGINX's weight to 0)",
+    "complete": "step 5: mark the migration complete{delete}",
+    "abort": "abort: take MSE out of the traffic path and restore the Service, SLB and DNS as they were",
+}
+
+
+def summary_for(verb: str, m: Migration, args: dict[str, Any]) -> str:
+    delete = ""
+    if args.get("delete_service") and m.slb:
+        delete = f" and DELETE Service {m.slb.namespace}/{m.slb.service}"
+    return WHAT_HAPPENS[verb].format(weights=weights_line(m), delete=delete)
+
+
+def request(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
+    verb = cmd.verb
+    transition_for(verb, m.phase)
+    if verb == "verify" and m.weights.share <= 0:
+        raise NotAllowed("Nothing to verify: MSE takes no traffic yet. Raise the weight first, e.g. `/migrate weight 1`.")
+    args: dict[str, Any] = {"weights": [m.mse_weight, m.nginx_weight]}
+    if verb == "complete" and cmd.flag("delete-service"):
+        args["delete_service"] = True
+    return ask(eng, m, req.user, verb, args)
+
+
+def abort(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
+    """Before the switch nothing carries traffic, so abort is immediate; after it, an approval."""
+    t = transition_for("abort", m.phase)
+    if m.phase in BEFORE_SWITCH:
+        return execute(eng, m, "abort", {}, user=req.user, approval=None, then=t.target)
+    return ask(eng, m, req.user, "abort", {})
+
+
+def ask(eng: Engine, m: Migration, user: str, verb: str, args: dict[str, Any]) -> Outcome:
+    from commands.engine import new_id
+    from commands.verbs.decide import expire_if_due
+
+    m = expire_if_due(eng, m)
+    if m.pending_approval:
+        waiting = eng.store.approval(m.id, m.pending_approval)
+        if waiting and waiting.pending:
+            raise NotAllowed(f"Request {waiting.id} ({waiting.verb}, asked by {waiting.requested_by}) is still "
+                             f"waiting; approve or deny it first (`/migrate deny {waiting.id}`).")
+    now = eng.now()
+    approval = Approval(id=new_id("r", 2), migration_id=m.id, verb=verb, args=args, requested_by=user,
+                        requested_at=now, expires_at=now + eng.policy.approval_ttl_seconds,
+                        summary=summary_for(verb, m, args), required=eng.policy.required_approvals)
+    new = eng.touched(m, user, f"asked to {verb} (request {approval.id})", pending_approval=approval.id)
+    m2 = eng.commit(m, new, user=user, verb=verb, args={**args, "request": approval.id},
+                    result=f"approval requested ({approval.id})", approval=approval)
+    need = approval.required
+    text = (f"Approval needed ({approval.id}): {approval.summary}.\nAsked by {user}; needs {need} approval"
+            f"{'s' if need > 1 else ''} from someone else; expires at {clock_time(approval.expires_at)}.\n"
+            f"Approve with `/migrate approve {approval.id}` or the button; deny with `/migrate deny {approval.id}`.")
+    return eng.reply(m2, text, verb=verb, approval=approval)
+
+
+def execute(eng: Engine, m: Migration, verb: str, args: dict[str, Any], *, user: str, approval: Approval | None,
+            then: Phase | None = None) -> Outcome:
+    """Carry out an approved (or approval-free) irreversible step."""
+    target = then or transition_for(verb, m.phase).target
+    who = user if approval is None else f"{approval.requested_by}, approved by {', '.join(approval.approvals)}"
+    if verb == "verify":
+        if approval and list(approval.args.get("weights", [])) != [m.mse_weight, m.nginx_weight]:
+            raise NotAllowed("The weights changed since verification was asked for; ask again with `/migrate verify`.")
+        new = eng.touched(m, who, f"verified traffic at {weights_line(m)}; weights locked", phase=target,
+                          pending_approval="")
+        m2 = eng.commit(m, new, user=user, verb="verify", args=args, result="weights locked", approval=approval)
+        return eng.reply(m2, f"Traffic verified by {who}: weights are locked. Next: `/migrate cutover`.",
+                         verb="verify", approval=approval)
+    if verb == "accept":
+        new = eng.touched(m, who, "accepted the route-check findings", phase=Phase.CHECKED, pending_approval="",
+                          check={**m.check, "accepted_by": list(approval.approvals) if approval else [user]})
+        m2 = eng.commit(m, new, user=user, verb="accept", args=args, result="blocking findings accepted",
+                        approval=approval)
+        return eng.reply(m2, f"Blocking findings accepted ({who}). Next: `/migrate method ...`.", verb="accept",
+                         approval=approval)
+    op = {"cutover": "cutover", "complete": "complete", "abort": "restore"}[verb]
+    actions = {"cutover": "cut over: all traffic to MSE", "complete": "completed the migration",
+               "abort": "aborted the migration"}
+    m2, summary = eng.run_step(m, op=op, verb=verb, user=user, then=target, approval=approval,
+                               args={**args, "action": actions[verb]})
+    texts = {
+        "cutover": f"Cutover by {who}: {summary}. Next: `/migrate complete`.",
+        "complete": f"Migration {m2.id} completed ({who}): {summary}.",
+        "abort": f"Migration {m2.id} aborted by {who}: {summary}.",
+    }
+    return eng.reply(m2, texts[verb], verb=verb, approval=approval)
+
+
+def decided(approval: Approval, **changes: Any) -> Approval:
+    return dataclasses.replace(approval, **changes)

@@ -1,0 +1,44 @@
+"""`help`, `status` and `history`: read-only verbs anyone in the channel may use."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from commands import grammar, steps
+from commands.errors import ProviderError
+from commands.grammar import Command
+from commands.outcome import Outcome, Request
+from commands.phases import Phase
+from commands.render import history_text
+
+if TYPE_CHECKING:
+    from commands.engine import Engine
+
+NOTHING_RUNNING = ("No migration is running in this channel. Start one with "
+                   "`/migrate start cluster=ID gateway=ID` (e.g. `/migrate start cluster=demo-cluster gateway=gw-demo`).")
+READ_BACK_PHASES = frozenset({Phase.SWITCHED, Phase.SHIFTING, Phase.VERIFIED, Phase.CUT_OVER})
+
+
+def help_(cmd: Command) -> Outcome:
+    return Outcome(grammar.help_text(cmd.positional), ephemeral=True, verb="help")
+
+
+def status(eng: Engine, request: Request, cmd: Command) -> Outcome:
+    """The status card; for a running SLB migration the weights are read back to show drift."""
+    m = eng.store.active_in_channel(request.channel) or eng.store.latest_in_channel(request.channel)
+    if m is None:
+        return Outcome(NOTHING_RUNNING, ephemeral=True, verb="status")
+    if m.method == "slb" and m.phase in READ_BACK_PHASES and m.intent is None:
+        try:
+            m = dataclasses.replace(m, observed=steps.read_slb_weights(eng.world, m))
+        except ProviderError:
+            pass  # the card then shows what the bot last set
+    return Outcome(eng.status_text(m), migration=m, verb="status")
+
+
+def history(eng: Engine, request: Request) -> Outcome:
+    m = eng.store.active_in_channel(request.channel) or eng.store.latest_in_channel(request.channel)
+    if m is None:
+        return Outcome(NOTHING_RUNNING, ephemeral=True, verb="history")
+    return Outcome(history_text(m, eng.store.events(m.id, limit=100)), migration=m, verb="history")

@@ -1,0 +1,181 @@
+"""`start`, `check`, `method`, `switch`: steps 1 to 4b, everything before traffic moves."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from commands import ccm, grammar
+from commands.errors import NotAllowed, UserError
+from commands.grammar import Command
+from commands.model import Migration, SlbChoice
+from commands.outcome import Outcome, Request
+from commands.phases import Phase, transition_for
+from commands.preflight import preflight
+from commands.verbs import gated
+
+if TYPE_CHECKING:
+    from commands.engine import Engine
+
+
+def start(eng: Engine, request: Request, cmd: Command) -> Outcome:
+    """Pre-flight, record the migration, then step 1: the gateway listens to the Ingress class."""
+    cluster, gateway = cmd.args["cluster"], cmd.args["gateway"]
+    ingress_class = cmd.args.get("class", "nginx")
+    found = preflight(eng.world, cluster=cluster, gateway=gateway, ingress_class=ingress_class)
+    transition_for("start", None)
+    from commands.engine import new_id
+
+    draft = Migration(id=new_id("m"), cluster=cluster, gateway=gateway, ingress_class=ingress_class,
+                      channel=request.channel, created_by=request.user, created_at=eng.now())
+    m = eng.store.create(draft, eng.event(request.user, "start", dict(cmd.args), None, Phase.DRAFT,
+                                          "pre-flight passed: " + "; ".join(found.notes)))
+    t = transition_for("attach", m.phase)
+    m2, summary = eng.run_step(m, op="listen", verb="start", user=request.user, then=t.target,
+                               args={"created": not found.already_listening, "action": "started the migration"})
+    text = (f"Migration {m2.id} started by {request.user}: {cluster} → {gateway}.\n"
+            f"Pre-flight: {'; '.join(found.notes)}.\nStep 1: {summary}. Next: `/migrate check`.")
+    return eng.reply(m2, text, verb="start")
+
+
+def check(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
+    """Step 2: every annotation against MSE, the gateway's routes against the Ingresses."""
+    from commands import routecheck
+
+    transition_for("check", m.phase)
+    if cmd.flag("accept"):
+        if not m.check.get("blocking"):
+            raise UserError("Nothing to accept: run `/migrate check` first; `accept=yes` is for blocking findings.")
+        return gated.request(eng, m, request, Command("accept", {}, ""))
+    gw = eng.world.gateway.get_gateway(gateway_id=m.gateway)
+    ingresses = list(eng.world.cluster(m.cluster).list_ingresses(ingress_class=m.ingress_class))
+    report = routecheck.check_routes(ingresses, gateway_version=gw.version if gw else None)
+    missing = routecheck.missing_routes(ingresses, eng.world.gateway.routes(gateway_id=m.gateway))
+    curls = routecheck.curl_lines(ingresses, mse_ip=gw.slb_address if gw else "MSE_IP")
+    lines = [f"Route check: {report.summary_line()}."]
+    lines += [f"• BLOCKING {f.namespace}/{f.name}: `{f.annotation}` = `{f.value}`: {f.note}"
+              for f in report.blocking[:10]]
+    if len(report.blocking) > 10:
+        lines.append(f"… and {len(report.blocking) - 10} more blocking findings in the attached report.")
+    if missing:
+        lines.append("The gateway is missing routes: " + ", ".join(f"{r.host}{r.path}" for r in missing[:10]))
+    probe_lines = _probe(eng, ingresses, gw.slb_address if gw else "", cmd)
+    lines += probe_lines
+    lines.append("Test before switching:\n" + "\n".join(curls[:10]))
+    blocked = bool(report.blocking) or bool(missing)
+    summary: dict[str, Any] = {"blocking": len(report.blocking), **report.summary, "missing_routes": len(missing),
+                               "ingresses": report.ingresses, "at": eng.now()}
+    target = Phase.LISTENING if blocked else Phase.CHECKED
+    if blocked:
+        lines.append("Blocking findings keep the migration here: fix them and run `/migrate check` again, "
+                     "or have an approver accept them with `/migrate check accept=yes`.")
+    else:
+        lines.append("No blocking findings. Next: choose a method, e.g. "
+                     "`/migrate method slb service=ingress-nginx/nginx-ingress-lb`.")
+    new = eng.touched(m, request.user, f"checked routes ({report.summary_line()})", check=summary, phase=target)
+    m2 = eng.commit(m, new, user=request.user, verb="check", args=dict(cmd.args), result=report.summary_line())
+    files = {"route-check.txt": report.to_text()}
+    return eng.reply(m2, "\n".join(lines), verb="check", files=files)
+
+
+def _probe(eng: Engine, ingresses: list[Any], mse_ip: str, cmd: Command) -> list[str]:
+    if not cmd.flag("probe"):
+        return []
+    if eng.prober is None:
+        return ["Probing is not available in this deployment; use the curl lines below."]
+    nginx_ip = ""
+    diffs = eng.prober(ingresses, mse_ip=mse_ip, nginx_ip=nginx_ip)
+    if not diffs:
+        return ["Probe: every path answered the same through MSE and NGINX."]
+    return ["Probe: these paths answer differently:"] + [f"• {d}" for d in diffs[:10]]
+
+
+def method(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
+    """Step 3: SLB reuse (the Service, its SLB and listener, found where left out) or DNS."""
+    t = transition_for("method", m.phase)
+    if cmd.positional.lower() == "dns":
+        domains = grammar.parse_domains(cmd.args["domains"])
+        notes = []
+        for d in domains:
+            notes.append(f"{d}: {'hosted in Alibaba Cloud DNS' if eng.world.dns.zone_for(domain=d) else 'NOT hosted here (records by hand)'}")
+        new = eng.touched(m, request.user, "chose the DNS method", method="dns", domains=domains, slb=None,
+                          phase=t.target)
+        m2 = eng.commit(m, new, user=request.user, verb="method", args=dict(cmd.args), result="dns")
+        return eng.reply(m2, "Method: DNS.\n" + "\n".join(notes) + "\nNext: `/migrate switch`.", verb="method")
+    choice, notes = choose_slb(eng, m, cmd)
+    new = eng.touched(m, request.user, f"chose SLB reuse ({choice.slb_id} {choice.port}/{choice.protocol})",
+                      method="slb", slb=choice, domains=(), phase=t.target)
+    m2 = eng.commit(m, new, user=request.user, verb="method", args=dict(cmd.args), result=f"slb {choice.slb_id}")
+    return eng.reply(m2, "Method: SLB reuse.\n" + "\n".join(notes) + "\nNext: `/migrate switch` (steps 4a and 4b).",
+                     verb="method")
+
+
+def choose_slb(eng: Engine, m: Migration, cmd: Command) -> tuple[SlbChoice, list[str]]:
+    """Find or validate the Service's SLB and listener; a listener that misses the Service's ports is refused."""
+    ns, name = grammar.parse_service(cmd.args["service"])
+    svc = eng.world.cluster(m.cluster).get_service(namespace=ns, name=name)
+    if svc is None:
+        raise UserError(f"Service {ns}/{name} does not exist in {m.cluster}; name the NGINX Ingress Service, "
+                        "e.g. `service=ingress-nginx/nginx-ingress-lb`.")
+    notes = []
+    slb_id = cmd.args.get("slb") or ccm.slb_of_service(dict(svc.annotations), dict(svc.labels))
+    if not slb_id:
+        raise UserError(f"No SLB found behind {ns}/{name}; give it with `slb=lb-...`.")
+    if "slb" not in cmd.args:
+        notes.append(f"Found SLB {slb_id} behind Service {ns}/{name}.")
+    lb = eng.world.slb.describe(slb_id=slb_id)
+    if lb is None:
+        raise UserError(f"SLB {slb_id} does not exist in this region; check `slb=`.")
+    service_ports = {p.port for p in svc.ports}
+    fitting = sorted((li for li in lb.listeners if li.port in service_ports), key=lambda li: li.port)
+    right = ", ".join(f"`listener={li.port}/{li.protocol}`" for li in fitting) or "none: check the Service's ports"
+    if "listener" in cmd.args:
+        port, proto = grammar.parse_listener(cmd.args["listener"])
+        chosen = next((li for li in lb.listeners if li.port == port and li.protocol == proto), None)
+        if chosen is None or chosen not in fitting:
+            raise UserError(f"Listener {port}/{proto} does not carry {ns}/{name}'s traffic on {slb_id}: a wrong "
+                            f"listener loses traffic. The right choice: {right}.")
+    else:
+        if not fitting:
+            raise UserError(f"No listener of {slb_id} matches the ports of {ns}/{name}; right choice: {right}.")
+        chosen = fitting[0]
+        others = ", ".join(f"{li.port}/{li.protocol}" for li in fitting[1:])
+        notes.append(f"Found listener {chosen.port}/{chosen.protocol} (vServer group {chosen.vgroup_id})"
+                     + (f"; also fitting: {others} (say `listener=PORT/PROTOCOL`)." if others else "."))
+    if not chosen.vgroup_id:
+        raise UserError(f"Listener {chosen.port}/{chosen.protocol} has no vServer group; the SLB method needs one.")
+    return SlbChoice(ns, name, slb_id, chosen.port, chosen.protocol, chosen.vgroup_id), notes
+
+
+def switch(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
+    """4a + 4b back to back (SLB), or disabled MSE records next to each domain (DNS).
+
+    The originals are read before anything changes and kept in the intent, so an abort, or a
+    restart halfway, restores what was there and not what the bot half-wrote.
+    """
+    t = transition_for("switch", m.phase)
+    if m.method == "slb":
+        assert m.slb is not None
+        s = m.slb
+        svc = eng.world.cluster(m.cluster).get_service(namespace=s.namespace, name=s.service)
+        lb = eng.world.slb.describe(slb_id=s.slb_id)
+        if svc is None or lb is None:
+            raise UserError("The Service or SLB chosen in step 3 is gone; choose again with `/migrate method slb`.")
+        listener = next(li for li in lb.listeners if li.port == s.port and li.protocol == s.protocol)
+        target = ccm.generated_annotations(slb_id=s.slb_id, vgroup_id=s.vgroup_id, service_port=s.port,
+                                           nginx_weight=100, acl_on=listener.acl_on)
+        saved = {"annotations": dict(svc.annotations), "tags": {k: lb.tags[k] for k in ccm.CCM_TAGS if k in lb.tags},
+                 "scheduler": listener.scheduler}
+        m2, summary = eng.run_step(m, op="switch_slb", verb="switch", user=request.user, then=t.target,
+                                   args={"saved": saved, "annotations": target, "action": "switched (4a+4b)"})
+        note = "" if not listener.acl_on else (" The `-hostname` annotation was left out: the listener has IP "
+                                               "access control on.")
+        return eng.reply(m2, f"Switched by {request.user}: {summary}.{note} Next: `/migrate weight 1`.",
+                         verb="switch")
+    if m.method == "dns":
+        nginx = {d: [{"id": r.id, "weight": r.weight, "enabled": r.enabled} for r in eng.world.dns.records(domain=d)]
+                 for d in m.domains}
+        m2, summary = eng.run_step(m, op="switch_dns", verb="switch", user=request.user, then=t.target,
+                                   args={"saved": {"dns_nginx": nginx}, "action": "switched (DNS records)"})
+        return eng.reply(m2, f"Switched by {request.user}: {summary}. Next: `/migrate weight 1`.", verb="switch")
+    raise NotAllowed("Choose a method first with `/migrate method slb ...` or `/migrate method dns ...`.")
+

@@ -1,0 +1,53 @@
+"""Build the world the bot acts on from its config: simulated, or Alibaba Cloud + Kubernetes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from commands.errors import UserError
+from commands.ports import ClusterPort, DnsPort, GatewayPort, LoadBalancerPort
+
+
+class CloudWorld:
+    """MSE, SLB and DNS on the Alibaba Cloud SDKs; each cluster on its own Kubernetes client."""
+
+    def __init__(self, *, gateway: GatewayPort, slb: LoadBalancerPort, dns: DnsPort,
+                 clusters: dict[str, dict[str, Any]]) -> None:
+        self.gateway, self.slb, self.dns = gateway, slb, dns
+        self._cluster_config = clusters
+        self._clusters: dict[str, ClusterPort] = {}
+
+    def cluster(self, cluster_id: str) -> ClusterPort:
+        if cluster_id not in self._clusters:
+            cfg = self._cluster_config.get(cluster_id)
+            if cfg is None:
+                raise UserError(f"Cluster {cluster_id} is not in the bot's config (`clusters:`); known: "
+                                f"{', '.join(sorted(self._cluster_config)) or 'none'}.")
+            self._clusters[cluster_id] = _cluster(cluster_id, cfg)
+        return self._clusters[cluster_id]
+
+
+def _cluster(cluster_id: str, cfg: dict[str, Any]) -> ClusterPort:
+    if cfg.get("sim_seed") is not None:  # rehearsal: a simulated cluster next to real or emulated cloud APIs
+        from providers.sim.world import SimWorld
+
+        return SimWorld.from_seed(cfg.get("sim_seed") or None, path=cfg.get("sim_state")).cluster(cluster_id)
+    from providers.kube.cluster import KubeCluster
+
+    return KubeCluster(cluster_id, kubeconfig=cfg.get("kubeconfig"), context=cfg.get("context"),
+                       in_cluster=bool(cfg.get("in_cluster", False)), vpc_id=cfg.get("vpc_id", ""))
+
+
+def build_world(name: str, config: dict[str, Any]) -> Any:
+    """`sim` (the default) or `alibaba`; anything else is a configuration error."""
+    if name in ("", "sim"):
+        from providers.sim.world import SimWorld
+
+        sim = config.get("sim") or {}
+        return SimWorld.from_seed(sim.get("seed"), path=sim.get("state_file"))
+    if name == "alibaba":
+        from providers.alibaba.world import AlibabaCloud
+
+        cloud = AlibabaCloud.from_config(config.get("alibaba") or {})
+        return CloudWorld(gateway=cloud.gateway, slb=cloud.slb, dns=cloud.dns, clusters=config.get("clusters") or {})
+    raise UserError(f"MIGRATE_PROVIDERS is `{name}`; use `sim` or `alibaba`.")
