@@ -172,6 +172,11 @@ class Engine:
     def _superseded(self, m1: Migration, intent: StepIntent, summary: str) -> tuple[Migration, str]:
         """Our step finished after a rollback took over: put the rollback's weights back in force."""
         current = self._require(m1.id)
+        for _ in range(100):  # let the newer step (a rollback) finish first, for at most ~10 s
+            if current.intent is None:
+                break
+            self.sleep(0.1)
+            current = self._require(m1.id)
         if current.intent is None and current.phase in WEIGHTS_UNLOCKED and current.method:
             enforce = StepIntent(id=new_id("s"), op="weights", verb="rollback", user=intent.user,
                                  args={"mse": current.mse_weight, "nginx": current.nginx_weight},

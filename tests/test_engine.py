@@ -1,0 +1,275 @@
+"""The engine against a real Redis and the simulated world: what users would see and what changes."""
+
+from __future__ import annotations
+
+import threading
+
+from commands.ccm import WEIGHT
+from commands.phases import Phase
+from tests.engine_helpers import make_harness
+
+
+def test_full_slb_migration_ends_with_all_traffic_on_mse(redis_url: str) -> None:
+    h = make_harness(redis_url, dwell_seconds=0)
+    h.to_shifting()
+    for w in ["50", "100", "75%"]:
+        h.ok("alice", f"/migrate weight {w}")
+    m = h.migration()
+    assert (m.mse_weight, m.nginx_weight) == (100, 33)
+    svc = h.world.cluster("demo-cluster").get_service(namespace="ingress-nginx", name="nginx-ingress-lb")
+    assert svc is not None and svc.annotations[WEIGHT] == "33"
+    assert round(h.world.slb_split("lb-demo", "rsp-demo-80", "gw-demo")) == 75
+    asked = h.ok("alice", "/migrate verify")
+    assert asked.approval is not None and asked.approval.pending
+    h.ok("bob", "/migrate approve")
+    h.ok("alice", "/migrate cutover")
+    h.ok("bob", "/migrate approve")
+    h.ok("alice", "/migrate complete")
+    done = h.ok("bob", "/migrate approve")
+    assert done.migration is not None and done.migration.phase is Phase.COMPLETED
+    assert h.world.slb_split("lb-demo", "rsp-demo-80", "gw-demo") == 100
+    verbs = [e.verb for e in h.store.events(done.migration.id, limit=200)]
+    assert verbs.count("verify") >= 2 and "complete" in verbs
+
+
+def test_bad_input_changes_nothing(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.to_shifting()
+    before = h.migration()
+    for text in ["/migrate weight abc", "/migrate weight 101", "/migrate frobnicate", "", "/migrate weight 2.5"]:
+        out = h.say("alice", text)
+        assert not out.ok and out.ephemeral and "\n" not in out.text
+    assert h.migration().version == before.version
+
+
+def test_second_start_for_the_cluster_names_the_first(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    first = h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo").migration
+    h.channel = "C-other"
+    out = h.say("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    assert not out.ok and first is not None and first.id in out.text
+
+
+def test_dwell_holds_increases_but_never_decreases_or_rollback(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.to_shifting()
+    early = h.say("alice", "/migrate weight 20")
+    assert not early.ok and "Too soon to increase: wait 3m" in early.text
+    assert h.say("alice", "/migrate weight 5").ok
+    assert h.say("alice", "/migrate rollback").ok
+    h.clock.advance(179)
+    assert "wait 1s" in h.say("alice", "/migrate weight 20").text
+    h.clock.advance(1)
+    assert h.say("alice", "/migrate weight 20").ok
+
+
+def test_same_delivery_twice_acts_once(redis_url: str) -> None:
+    h = make_harness(redis_url, dwell_seconds=0)
+    h.to_shifting()
+    first = h.say("alice", "/migrate weight 30", key="trigger-1")
+    version = h.migration().version
+    again = h.say("alice", "/migrate weight 30", key="trigger-1")
+    assert again.replayed and again.text == first.text
+    assert h.migration().version == version
+
+
+def test_self_approval_refused_and_double_approval_counted_once(redis_url: str) -> None:
+    h = make_harness(redis_url, required_approvals=2)
+    h.to_shifting()
+    h.ok("alice", "/migrate verify")
+    own = h.say("alice", "/migrate approve")
+    assert not own.ok and "someone else must approve" in own.text
+    assert "1 of 2" in h.ok("bob", "/migrate approve").text
+    twice = h.say("bob", "/migrate approve")
+    assert "already approved" in twice.text
+    assert h.migration().phase is Phase.SHIFTING
+    h.ok("carol", "/migrate approve")
+    assert h.migration().phase is Phase.VERIFIED
+
+
+def test_approval_expires(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.to_shifting()
+    req = h.ok("alice", "/migrate verify").approval
+    assert req is not None
+    h.clock.advance(30 * 60 + 1)
+    expired = h.engine.expire_due()
+    assert [o.approval.state for o in expired if o.approval] == ["expired"]
+    late = h.say("bob", f"/migrate approve {req.id}")
+    assert "already expired" in late.text
+    assert h.migration().phase is Phase.SHIFTING and not h.migration().pending_approval
+
+
+def test_deny_keeps_everything(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.to_shifting()
+    h.ok("alice", "/migrate verify")
+    out = h.ok("bob", '/migrate deny reason="p99 latency up"')
+    assert "p99 latency up" in out.text
+    assert h.migration().phase is Phase.SHIFTING
+
+
+def test_after_verification_weights_and_rollback_are_refused_with_a_reason(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.to_shifting()
+    h.ok("alice", "/migrate verify")
+    h.ok("bob", "/migrate approve")
+    for text in ["/migrate weight 5", "/migrate rollback"]:
+        out = h.say("alice", text)
+        assert not out.ok and "locked" in out.text and "cutover" in out.text
+
+
+def test_fifty_approvers_racing_make_one_transition(redis_url: str) -> None:
+    approvers = frozenset({f"u{i}" for i in range(50)}) | {"alice"}
+    h = make_harness(redis_url, approvers=approvers)
+    h.to_shifting()
+    req = h.ok("alice", "/migrate verify").approval
+    assert req is not None
+    results = []
+    barrier = threading.Barrier(50)
+
+    def tap(user: str) -> None:
+        barrier.wait()
+        results.append(h.engine.decide(migration_id=req.migration_id, approval_id=req.id, user=user,
+                                       channel=h.channel, approve=True))
+
+    threads = [threading.Thread(target=tap, args=(f"u{i}",)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [r for r in results if r.ok and r.migration and r.migration.phase is Phase.VERIFIED and not r.ephemeral]
+    assert len(winners) == 1
+    assert all("already approved" in r.text for r in results if r not in winners)
+    locks = [e for e in h.store.events(req.migration_id, limit=500) if e.result == "weights locked"]
+    assert len(locks) == 1
+
+
+def test_fifty_threads_racing_one_compare_and_set(redis_url: str) -> None:
+    import dataclasses
+
+    from commands.errors import Conflict
+    from commands.model import Event
+
+    h = make_harness(redis_url)
+    m = h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo").migration
+    assert m is not None
+    wins, conflicts = [], []
+    barrier = threading.Barrier(50)
+
+    def race(i: int) -> None:
+        barrier.wait()
+        try:
+            wins.append(h.store.commit(expected_version=m.version, migration=dataclasses.replace(m, last_action=str(i)),
+                                       event=Event(0, "t", "race", {}, "a", "a", str(i))))
+        except Conflict as exc:
+            conflicts.append(str(exc))
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1 and len(conflicts) == 49
+    assert "changed while this request was handled" in conflicts[0]
+
+
+def test_abort_after_switch_restores_service_slb_and_listening(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    before = h.world.raw()
+    h.to_shifting()
+    asked = h.ok("alice", "/migrate abort")
+    assert asked.approval is not None
+    h.ok("bob", "/migrate approve")
+    after = h.world.raw()
+    svc = "ingress-nginx/nginx-ingress-lb"
+    assert after["clusters"]["demo-cluster"]["services"][svc]["annotations"] == \
+        before["clusters"]["demo-cluster"]["services"][svc]["annotations"]
+    assert after["slbs"]["lb-demo"]["tags"] == before["slbs"]["lb-demo"]["tags"]
+    assert after["slbs"]["lb-demo"]["listeners"] == before["slbs"]["lb-demo"]["listeners"]
+    assert [b["ip"] for b in after["slbs"]["lb-demo"]["vgroups"]["rsp-demo-80"]] == ["10.0.0.11", "10.0.0.12"]
+    assert after["gateways"]["gw-demo"]["sources"] == {}
+    assert h.migration().phase is Phase.ABORTED
+    assert h.say("alice", "/migrate start cluster=demo-cluster gateway=gw-demo").ok  # the cluster is free again
+
+
+def test_abort_before_switch_needs_no_approval(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    out = h.ok("alice", "/migrate abort")
+    assert out.approval is None and h.migration().phase is Phase.ABORTED
+
+
+def test_dns_migration(redis_url: str) -> None:
+    h = make_harness(redis_url, dwell_seconds=0)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    h.ok("alice", "/migrate method dns domains=shop.example.com,api.example.com")
+    h.ok("alice", "/migrate switch")
+    assert h.world.dns_split("shop.example.com", "gw-demo") == 0
+    h.ok("alice", "/migrate weight 50")
+    assert round(h.world.dns_split("shop.example.com", "gw-demo")) == 33
+    h.ok("alice", "/migrate rollback")
+    assert h.world.dns_split("api.example.com", "gw-demo") == 0
+    h.ok("alice", "/migrate weight 90%")
+    h.ok("alice", "/migrate verify")
+    h.ok("bob", "/migrate approve")
+    h.ok("alice", "/migrate cutover")
+    h.ok("bob", "/migrate approve")
+    assert h.world.dns_split("shop.example.com", "gw-demo") == 100
+
+
+def test_preflight_refusals_say_what_to_fix(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    state = h.world.state
+    with state._mutate() as data:
+        data["gateways"]["gw-old"] = {**data["gateways"]["gw-demo"], "version": "1.2.21", "sources": {}, "slbs": {}}
+        data["gateways"]["gw-far"] = {**data["gateways"]["gw-demo"], "vpc_id": "vpc-other", "sources": {}, "slbs": {}}
+        data["gateways"]["gw-taken"] = {**data["gateways"]["gw-demo"], "slbs": {},
+                                        "sources": {"demo-cluster": {"id": "s1", "ingress_class": "mse"}}}
+    cases = {
+        "gw-none": "does not exist",
+        "gw-old": "1.2.22 or later",
+        "gw-far": "must share a VPC",
+        "gw-taken": "MIGRATE_INGRESS_CLASS_CONFLICT",
+    }
+    for gw, expected in cases.items():
+        out = h.say("alice", f"/migrate start cluster=demo-cluster gateway={gw}")
+        assert not out.ok and expected in out.text, out.text
+    assert h.store.active_in_channel(h.channel) is None  # nothing was recorded
+
+
+def test_wrong_listener_is_refused_with_the_right_one(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    out = h.say("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb listener=8080/TCP")
+    assert not out.ok and "listener=80/TCP" in out.text and "listener=443/TCP" in out.text
+    found = h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
+    assert "Found SLB lb-demo" in found.text and "Found listener 80/TCP" in found.text
+
+
+def test_unauthorized_user_changes_nothing(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.to_shifting()
+    version = h.migration().version
+    out = h.say("mallory", "/migrate weight 5")
+    assert not out.ok and "not allowed" in out.text
+    out = h.say("mallory", "/migrate rollback")
+    assert not out.ok
+    assert h.migration().version == version
+
+
+def test_status_with_nothing_running_says_how_to_start(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    out = h.say("anyone", "/migrate status")
+    assert "/migrate start cluster=" in out.text
+
+
+def test_status_shows_drift_made_outside_the_bot(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.to_shifting()
+    mse = [b.server_id for b in h.world.slb.backends(vgroup_id="rsp-demo-80") if b.ip.startswith("10.0.1.")]
+    h.world.slb.set_weights(vgroup_id="rsp-demo-80", weights={mse[0]: 40})
+    out = h.say("alice", "/migrate status")
+    assert "Drift" in out.text
