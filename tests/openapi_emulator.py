@@ -1,0 +1,854 @@
+"""A local Alibaba Cloud OpenAPI for the real SDK clients: MSE, SLB and DNS on 127.0.0.1.
+
+Why: contract tests must drive the real tea-openapi clients (signing, retries, error parsing)
+over a real socket, and the demo must run without an account. The emulator
+
+- verifies the ACS3-HMAC-SHA256 signature (V3 canonical request) and answers a bad one as
+  the cloud does (`SignatureDoesNotMatch`, 400; unknown AccessKey: `InvalidAccessKeyId.NotFound`, 404);
+- dispatches on `x-acs-version` + `x-acs-action`, and rejects unknown actions (404) and
+  parameters it does not model (400) with the cloud's error JSON;
+- keeps MSE, SLB and DNS state seeded from the simulated world's YAML (providers/sim/seed.yaml),
+  and behaves as the simulation does (MSE nodes join a vServer group at weight 0, ...);
+- injects faults per action (or "*"): throttling (400 `Throttling.User` + `x-acs-retry-after`),
+  5xx, MSE `Success: false` bodies, slow answers; for the next N calls or with a probability.
+
+Run standalone: `python -m tests.openapi_emulator --port 18080 [--seed FILE]
+[--access-key-id ID --access-key-secret S]` (defaults: the test key pair below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import hmac
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from providers.sim.state import load_seed
+
+TEST_ACCESS_KEY_ID = "emulator-ak"
+TEST_ACCESS_KEY_SECRET = "emulator-secret"  # a public test value, not a secret
+PRODUCTS = {"2019-05-31": "mse", "2014-05-15": "slb", "2015-01-09": "dns"}
+PRODUCT_NAMES = {"mse": "mse", "slb": "Slb", "dns": "Alidns"}
+#: Parameters every action of a product accepts and the emulator ignores.
+COMMON = {"mse": {"AcceptLanguage"},
+          "slb": {"RegionId", "OwnerId", "OwnerAccount", "ResourceOwnerAccount", "ResourceOwnerId"},
+          "dns": {"Lang", "UserClientIp"}}
+GATEWAY_STATUS = {"creating": 0, "running": 2, "changing": 3, "updating": 12, "deleting": 8}
+
+
+class ApiError(Exception):
+    """An answer in the cloud's error shape: HTTP status, code, message."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+class BusinessError(Exception):
+    """An MSE failure answered with HTTP 200 and `Success: false`."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass
+class Fault:
+    kind: str  # throttle | error | business | slow
+    remaining: int | None  # None: use `probability` forever
+    probability: float = 1.0
+    status: int = 503
+    code: str = "ServiceUnavailable"
+    message: str = "The request has failed due to a temporary failure of the server."
+    seconds: float = 0.0
+
+
+Handler = Callable[["CloudState", dict[str, str]], dict[str, Any]]
+ACTIONS: dict[tuple[str, str], tuple[frozenset[str], Handler]] = {}
+
+
+def action(product: str, name: str, params: str) -> Callable[[Handler], Handler]:
+    """Register a handler with the parameters it models (`Name.N` stands for a list)."""
+    def register(fn: Handler) -> Handler:
+        ACTIONS[(product, name)] = (frozenset(params.split()), fn)
+        return fn
+    return register
+
+
+# ---- signature ------------------------------------------------------------------------------
+
+def canonical_query(query: dict[str, str]) -> str:
+    return "&".join(f"{k}={quote(query[k], safe='~')}" for k in sorted(query))
+
+
+def expected_signature(secret: str, method: str, path: str, query: dict[str, str], headers: dict[str, str],
+                       signed: list[str], payload_hash: str) -> str:
+    """The V3 (ACS3-HMAC-SHA256) signature the request should carry."""
+    canon_headers = "".join(f"{h}:{headers.get(h, '').strip()}\n" for h in signed)
+    canonical = "\n".join([method, path or "/", canonical_query(query), canon_headers, ";".join(signed), payload_hash])
+    to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical.encode()).hexdigest()
+    return hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+_AUTH = re.compile(r"^ACS3-HMAC-SHA256 Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]+)$")
+
+
+def check_signature(keys: dict[str, str], method: str, path: str, query: dict[str, str],
+                    headers: dict[str, str], body: bytes) -> None:
+    found = _AUTH.match(headers.get("authorization", ""))
+    if not found:
+        raise ApiError(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards.")
+    key_id, signed, signature = found.group(1), found.group(2).split(";"), found.group(3)
+    if key_id not in keys:
+        raise ApiError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+    if hashlib.sha256(body).hexdigest() != headers.get("x-acs-content-sha256"):
+        raise ApiError(400, "IncompleteSignature", "The request body hash does not match x-acs-content-sha256.")
+    if not {"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce"} <= set(signed):
+        raise ApiError(400, "IncompleteSignature", "Required headers are not signed.")
+    want = expected_signature(keys[key_id], method, path, query, headers, signed,
+                              headers.get("x-acs-content-sha256", ""))
+    if not hmac.compare_digest(want, signature):
+        raise ApiError(400, "SignatureDoesNotMatch",
+                       "Specified signature does not match our calculation.")
+
+
+# ---- state ----------------------------------------------------------------------------------
+
+class CloudState:
+    """MSE, SLB and DNS as one dict, guarded by one lock (handlers run one at a time)."""
+
+    def __init__(self, seed: dict[str, Any], region: str) -> None:
+        self.region = region
+        self.lock = threading.RLock()
+        self.clusters = copy.deepcopy(seed["clusters"])
+        self.slbs = copy.deepcopy(seed["slbs"])
+        self.next_id = 1000
+        self.gateways: dict[str, dict[str, Any]] = {}
+        for gw_id, gw in seed["gateways"].items():
+            sources = [self._source(cluster, s.get("ingress_class", ""), bool(s.get("enable_status")))
+                       for cluster, s in gw.get("sources", {}).items()]
+            links = [{"Id": self.new_id(), "SlbId": slb_id, "VServerGroupId": vg, "ServiceWeight": 0,
+                      "Port": 80, "Protocol": "HTTP"} for slb_id, vg in gw.get("slbs", {}).items()]
+            self.gateways[gw_id] = {**copy.deepcopy(gw), "sources": sources, "links": links}
+        self.zones = list(seed["dns"]["zones"])
+        self.records: dict[str, dict[str, Any]] = {}
+        for rec in seed["dns"]["records"].values():
+            rid = str(self.new_id())
+            self.records[rid] = {**rec, "id": rid}
+        self.weighted: dict[str, bool] = dict(seed["dns"].get("weighted", {}))
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def _source(self, cluster: str, ingress_class: str, enable_status: bool = False) -> dict[str, Any]:
+        return {"Id": self.new_id(), "Name": cluster, "Address": cluster, "Source": "K8s", "Type": "K8s",
+                "IngressOptions": {"EnableIngress": True, "IngressClass": ingress_class,
+                                   "EnableStatus": enable_status, "WatchNamespace": ""}}
+
+    def gateway(self, gw_id: str) -> dict[str, Any]:
+        if gw_id not in self.gateways:
+            raise ApiError(404, "GatewayNotFound", f"The gateway {gw_id} does not exist.")
+        return self.gateways[gw_id]
+
+    def slb(self, slb_id: str) -> dict[str, Any]:
+        if slb_id not in self.slbs:
+            raise ApiError(400, "InvalidLoadBalancerId.NotFound",
+                           f"The specified LoadBalancerId {slb_id} does not exist.")
+        return self.slbs[slb_id]  # type: ignore[no-any-return]
+
+    def vgroup(self, vgroup_id: str) -> tuple[str, list[dict[str, Any]]]:
+        for slb_id, slb in self.slbs.items():
+            if vgroup_id in slb["vgroups"]:
+                return slb_id, slb["vgroups"][vgroup_id]
+        raise ApiError(400, "VServerGroupId.NotFound", f"The specified VServerGroupId {vgroup_id} does not exist.")
+
+    def zone(self, name: str) -> str | None:
+        best = [z for z in self.zones if name == z or name.endswith("." + z)]
+        return max(best, key=len) if best else None
+
+    def record(self, record_id: str) -> dict[str, Any]:
+        if record_id not in self.records:
+            raise ApiError(400, "DomainRecordNotBelongToUser", "The DNS record does not belong to the user.")
+        return self.records[record_id]
+
+
+def _need(q: dict[str, str], *names: str) -> None:
+    for n in names:
+        if not q.get(n):
+            raise ApiError(400, f"Missing{n}", f"{n} is mandatory for this action.")
+
+
+def _json(q: dict[str, str], name: str, default: Any) -> Any:
+    if name not in q:
+        return default
+    try:
+        return json.loads(q[name])
+    except ValueError:
+        raise ApiError(400, "InvalidParameter", f"The parameter {name} is not valid JSON.") from None
+
+
+def _listed(q: dict[str, str], name: str) -> list[str]:
+    """Values of a flattened list parameter (`Name.1`, `Name.2`, ...), in order."""
+    pat = re.compile(rf"^{re.escape(name)}\.(\d+)$")
+    items = sorted((int(mt.group(1)), v) for k, v in q.items() if (mt := pat.match(k)))
+    return [v for _, v in items]
+
+
+def _ok(**data: Any) -> dict[str, Any]:
+    return {"Success": True, "Code": 200, "HttpStatusCode": 200, "Message": "OK", **data}
+
+
+def _bool(value: str | None) -> bool:
+    return str(value).lower() == "true"
+
+
+# ---- MSE ------------------------------------------------------------------------------------
+
+def _gateway_view(gw_id: str, gw: dict[str, Any]) -> dict[str, Any]:
+    status = GATEWAY_STATUS.get(str(gw.get("status", "running")), 3)
+    own = {"SlbId": f"lb-{gw_id}-own", "SlbIp": gw.get("slb_address", ""), "SlbPort": "80", "Type": "PUB_NET",
+           "GatewaySlbMode": "CREATE", "GatewaySlbStatus": "Ready"}
+    return {"GatewayUniqueId": gw_id, "Name": gw.get("name", gw_id), "Status": status,
+            "StatusDesc": str(gw.get("status", "running")), "VpcId": gw.get("vpc_id", ""), "Vpc": gw.get("vpc_id", ""),
+            "GatewayVersion": str(gw["version"]), "Replica": len(gw.get("node_ips", [])),
+            "InternetSlb": [own] if own["SlbIp"] else [], "Slb": []}
+
+
+@action("mse", "ListGateway", "PageNumber PageSize FilterParams DescSort OrderItem")
+def list_gateway(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    flt = _json(q, "FilterParams", {})
+    page, size = int(q.get("PageNumber", 1)), int(q.get("PageSize", 10))
+    rows = [_gateway_view(k, g) for k, g in sorted(s.gateways.items())
+            if flt.get("GatewayUniqueId") in (None, k) and flt.get("Vpc") in (None, g.get("vpc_id"))
+            and flt.get("Name") in (None, g.get("name"))]
+    return _ok(Data={"Result": rows[(page - 1) * size: page * size], "TotalSize": len(rows),
+                     "PageNumber": page, "PageSize": size})
+
+
+@action("mse", "GetGateway", "GatewayUniqueId")
+def get_gateway(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "GatewayUniqueId")
+    view = _gateway_view(q["GatewayUniqueId"], s.gateway(q["GatewayUniqueId"]))
+    return _ok(Data={k: view[k] for k in ("GatewayUniqueId", "Name", "Status", "StatusDesc", "Vpc", "Replica")})
+
+
+@action("mse", "ListServiceSource", "GatewayUniqueId Source")
+def list_service_source(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "GatewayUniqueId")
+    gw = s.gateway(q["GatewayUniqueId"])
+    rows = [{**src, "GatewayUniqueId": q["GatewayUniqueId"]} for src in gw["sources"]
+            if q.get("Source") in (None, src["Source"])]
+    return _ok(Data=copy.deepcopy(rows))
+
+
+INGRESS_OPTIONS = {"EnableIngress", "EnableStatus", "IngressClass", "WatchNamespace"}
+
+
+def _ingress_options(q: dict[str, str]) -> dict[str, Any] | None:
+    opts = _json(q, "IngressOptionsRequest", None)
+    if opts is None:
+        return None
+    if not isinstance(opts, dict) or set(opts) - INGRESS_OPTIONS:
+        raise ApiError(400, "InvalidParameter", "IngressOptionsRequest has unknown fields.")
+    return opts
+
+
+def _conflict(cluster: str, have: str, want: str) -> BusinessError:
+    return BusinessError("mse.backend.gw.MIGRATE_INGRESS_CLASS_CONFLICT",
+                         f"mse.backend.gw.MIGRATE_INGRESS_CLASS_CONFLICT: cluster {cluster} is already "
+                         f"associated with Ingress class {have}, not {want}")
+
+
+@action("mse", "AddServiceSource", "GatewayUniqueId Source Type Name Address IngressOptionsRequest GroupList "
+        "PathList ToAuthorizeSecurityGroups")
+def add_service_source(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "GatewayUniqueId", "Source", "Name", "Address")
+    gw = s.gateway(q["GatewayUniqueId"])
+    opts = _ingress_options(q) or {}
+    for src in gw["sources"]:
+        if src["Address"] == q["Address"]:
+            have = src["IngressOptions"]
+            if have.get("EnableIngress") and have.get("IngressClass", "") != opts.get("IngressClass", ""):
+                raise _conflict(q["Address"], have.get("IngressClass", ""), opts.get("IngressClass", ""))
+            raise BusinessError("ServiceSourceExists", f"ServiceSourceExists: cluster {q['Address']} is already added")
+    src = s._source(q["Address"], str(opts.get("IngressClass", "")), bool(opts.get("EnableStatus", False)))
+    src["Name"] = q["Name"]
+    src["IngressOptions"]["EnableIngress"] = bool(opts.get("EnableIngress", False))
+    gw["sources"].append(src)
+    return _ok(Data=src["Id"])
+
+
+@action("mse", "UpdateServiceSource", "GatewayUniqueId Id GatewayId Name Address Source Type PathList "
+        "IngressOptionsRequest")
+def update_service_source(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "GatewayUniqueId", "Id")
+    gw = s.gateway(q["GatewayUniqueId"])
+    for src in gw["sources"]:
+        if str(src["Id"]) == q["Id"]:
+            opts = _ingress_options(q)
+            if opts is not None:
+                src["IngressOptions"].update(opts)
+            return _ok(Data=src["Id"])
+    raise BusinessError("SourceNotFound", f"SourceNotFound: no service source {q['Id']}", status=404)
+
+
+@action("mse", "DeleteServiceSource", "GatewayUniqueId SourceId")
+def delete_service_source(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "GatewayUniqueId", "SourceId")
+    gw = s.gateway(q["GatewayUniqueId"])
+    before = len(gw["sources"])
+    gw["sources"] = [src for src in gw["sources"] if str(src["Id"]) != q["SourceId"]]
+    if len(gw["sources"]) == before:
+        raise BusinessError("SourceNotFound", f"SourceNotFound: no service source {q['SourceId']}", status=404)
+    return _ok()
+
+
+def _routes(s: CloudState, gw: dict[str, Any]) -> list[dict[str, Any]]:
+    """The routes the gateway parsed from the Ingresses of the classes it listens to."""
+    out: list[dict[str, Any]] = []
+    hidden = set(gw.get("missing_routes", []))
+    for src in gw["sources"]:
+        opts = src["IngressOptions"]
+        cluster = s.clusters.get(src["Address"], {})
+        if not opts.get("EnableIngress"):
+            continue
+        default = cluster.get("default_ingress_class", "")
+        for ing in cluster.get("ingresses", []):
+            cls = ing.get("ingress_class") or (ing.get("annotations") or {}).get("kubernetes.io/ingress.class", "")
+            if (cls or default) != opts.get("IngressClass", ""):
+                continue
+            for rule in ing.get("rules", []):
+                for p in rule.get("paths", []):
+                    path = p.get("path", "/")
+                    if f"{rule['host']}{path}" in hidden:
+                        continue
+                    out.append({"Id": len(out) + 1, "Name": f"{ing['namespace']}-{ing['name']}-{len(out) + 1}",
+                                "DomainName": rule["host"], "DomainNameList": [rule["host"]], "Type": "Ingress",
+                                "Status": 2, "RoutePredicates": {"PathPredicates": {"Path": path, "Type": "PRE"}},
+                                "tls": rule["host"] in (ing.get("tls") or [])})
+    return out
+
+
+@action("mse", "ListGatewayRoute", "PageNumber PageSize FilterParams DescSort OrderItem")
+def list_gateway_route(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    flt = _json(q, "FilterParams", {})
+    if not flt.get("GatewayUniqueId"):
+        raise ApiError(400, "MissingGatewayUniqueId", "FilterParams.GatewayUniqueId is mandatory for this action.")
+    rows = [{k: v for k, v in r.items() if k != "tls"} for r in _routes(s, s.gateway(flt["GatewayUniqueId"]))]
+    page, size = int(q.get("PageNumber", 1)), int(q.get("PageSize", 10))
+    return _ok(Data={"Result": rows[(page - 1) * size: page * size], "TotalSize": len(rows),
+                     "PageNumber": page, "PageSize": size})
+
+
+@action("mse", "ListGatewayDomain", "GatewayUniqueId DomainName Type")
+def list_gateway_domain(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "GatewayUniqueId")
+    domains: dict[str, bool] = {}
+    for r in _routes(s, s.gateway(q["GatewayUniqueId"])):
+        domains[r["DomainName"]] = domains.get(r["DomainName"], False) or r["tls"]
+    rows = [{"Id": i, "Name": d, "Protocol": "HTTPS" if tls else "HTTP", "Type": "Ingress", "Status": 2}
+            for i, (d, tls) in enumerate(sorted(domains.items()), start=1) if q.get("DomainName") in (None, d)]
+    return _ok(Data=rows)
+
+
+@action("mse", "ListGatewaySlb", "GatewayUniqueId")
+def list_gateway_slb(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "GatewayUniqueId")
+    gw_id = q["GatewayUniqueId"]
+    gw = s.gateway(gw_id)
+    rows = []
+    if gw.get("slb_address"):
+        rows.append({"Id": f"own-{gw_id}", "SlbId": f"lb-{gw_id}-own", "SlbIp": gw["slb_address"], "SlbPort": "80",
+                     "Type": "PUB_NET", "GatewaySlbMode": "CREATE", "GatewaySlbStatus": "Ready", "EditEnable": False})
+    for link in gw["links"]:
+        slb = s.slbs.get(link["SlbId"], {})
+        rows.append({"Id": str(link["Id"]), "SlbId": link["SlbId"], "SlbIp": slb.get("address", ""),
+                     "Type": "PUB_NET", "GatewaySlbMode": "UserSelect", "GatewaySlbStatus": "Ready",
+                     "ServiceWeight": link["ServiceWeight"], "VServerGroupId": link["VServerGroupId"],
+                     "VServiceList": [{"VServerGroupId": link["VServerGroupId"], "Port": str(link["Port"]),
+                                       "Protocol": link["Protocol"]}], "EditEnable": True})
+    return _ok(Data=rows)
+
+
+def _spread(total: int, n: int) -> list[int]:
+    base, extra = divmod(total, n) if n else (0, 0)
+    return [base + (1 if i < extra else 0) for i in range(n)]
+
+
+@action("mse", "AddGatewaySlb", "GatewayUniqueId SlbId Type VServerGroupId HttpsVServerGroupId HttpPort HttpsPort "
+        "ServiceWeight VServiceList")
+def add_gateway_slb(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "GatewayUniqueId", "SlbId")
+    gw_id = q["GatewayUniqueId"]
+    gw = s.gateway(gw_id)
+    services = _json(q, "VServiceList", [])
+    vgroup_id = q.get("VServerGroupId") or (services[0].get("VServerGroupId") if services else "")
+    protocol = (services[0].get("Protocol") if services else "") or "HTTP"
+    slb = s.slbs.get(q["SlbId"])
+    if slb is None or vgroup_id not in slb["vgroups"]:
+        raise ApiError(400, "InvalidParameter", f"SLB {q['SlbId']} has no vServer group {vgroup_id}.")
+    if any(link["SlbId"] == q["SlbId"] for link in gw["links"]):
+        raise BusinessError("SlbAlreadyBound", f"SlbAlreadyBound: SLB {q['SlbId']} is already bound to {gw_id}")
+    weight = int(q.get("ServiceWeight", 0))
+    group = slb["vgroups"][vgroup_id]
+    have = {b["ip"] for b in group}
+    nodes = gw.get("node_ips", [])
+    for i, (ip, w) in enumerate(zip(nodes, _spread(weight, len(nodes)), strict=True), start=1):
+        if ip not in have:
+            group.append({"server_id": f"eni-{gw_id}-{i}", "ip": ip, "port": 443 if protocol == "HTTPS" else 80,
+                          "weight": w, "type": "eni", "description": f"mse/{gw_id}"})
+    gw["links"].append({"Id": s.new_id(), "SlbId": q["SlbId"], "VServerGroupId": vgroup_id, "ServiceWeight": weight,
+                        "Port": int(services[0].get("Port", 80)) if services else 80, "Protocol": protocol})
+    return _ok(Data=q["SlbId"])
+
+
+@action("mse", "DeleteGatewaySlb", "GatewayUniqueId SlbId Id DeleteSlb")
+def delete_gateway_slb(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "GatewayUniqueId", "SlbId")
+    gw = s.gateway(q["GatewayUniqueId"])
+    gone = [link for link in gw["links"] if link["SlbId"] == q["SlbId"] and q.get("Id") in (None, str(link["Id"]))]
+    if not gone:
+        raise BusinessError("SlbNotBound", f"SlbNotBound: SLB {q['SlbId']} is not bound to the gateway", status=404)
+    ips = set(gw.get("node_ips", []))
+    for link in gone:
+        gw["links"].remove(link)
+        slb = s.slbs.get(link["SlbId"])
+        if slb and link["VServerGroupId"] in slb["vgroups"]:
+            slb["vgroups"][link["VServerGroupId"]] = [b for b in slb["vgroups"][link["VServerGroupId"]]
+                                                      if b["ip"] not in ips]
+    return _ok(Data=q["SlbId"])
+
+
+# ---- SLB ------------------------------------------------------------------------------------
+
+def _region(s: CloudState, q: dict[str, str]) -> None:
+    _need(q, "RegionId")
+    if q["RegionId"] != s.region:
+        raise ApiError(400, "InvalidRegionId", f"The region {q['RegionId']} is not served here.")
+
+
+@action("slb", "DescribeLoadBalancerAttribute", "LoadBalancerId ListenerPort")
+def describe_lb(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _region(s, q)
+    _need(q, "LoadBalancerId")
+    slb = s.slb(q["LoadBalancerId"])
+    ports = [{"ListenerPort": int(li["port"]), "ListenerProtocol": li["protocol"].lower()} for li in slb["listeners"]]
+    return {"LoadBalancerId": q["LoadBalancerId"], "Address": slb["address"], "VpcId": slb.get("vpc_id", ""),
+            "AddressType": "internet", "LoadBalancerStatus": "active", "RegionId": s.region,
+            "ListenerPortsAndProtocol": {"ListenerPortAndProtocol": ports},
+            "Tags": {"Tag": [{"TagKey": k, "TagValue": v} for k, v in slb.get("tags", {}).items()]}}
+
+
+@action("slb", "DescribeLoadBalancerListeners", "LoadBalancerId.N ListenerProtocol ListenerPort MaxResults NextToken")
+def describe_listeners(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _region(s, q)
+    rows = []
+    for slb_id in _listed(q, "LoadBalancerId"):
+        for li in s.slb(slb_id)["listeners"]:
+            if q.get("ListenerProtocol", li["protocol"]).lower() != li["protocol"].lower():
+                continue
+            if int(q.get("ListenerPort", li["port"])) != int(li["port"]):
+                continue
+            rows.append({"LoadBalancerId": slb_id, "ListenerPort": int(li["port"]),
+                         "ListenerProtocol": li["protocol"].lower(), "Scheduler": li.get("scheduler", "wrr"),
+                         "AclStatus": "on" if li.get("acl_on") else "off", "VServerGroupId": li.get("vgroup_id", ""),
+                         "Status": "running"})
+    start, size = int(q.get("NextToken") or 0), int(q.get("MaxResults") or 20)
+    nxt = str(start + size) if start + size < len(rows) else ""
+    return {"Listeners": rows[start:start + size], "TotalCount": len(rows), "MaxResults": size, "NextToken": nxt}
+
+
+def _instances(s: CloudState, q: dict[str, str]) -> list[dict[str, Any]]:
+    if q.get("ResourceType") != "instance":
+        raise ApiError(400, "InvalidParameter.ResourceType", "Only ResourceType instance is emulated.")
+    ids = _listed(q, "ResourceId")
+    if not ids:
+        raise ApiError(400, "MissingResourceId", "ResourceId is mandatory for this action.")
+    return [s.slb(i) for i in ids]
+
+
+@action("slb", "TagResources", "ResourceType ResourceId.N Tag.N.Key Tag.N.Value")
+def tag_resources(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _region(s, q)
+    names = [k for k in sorted(q, key=_natural) if re.match(r"^Tag\.\d+\.Key$", k)]
+    keys = [q[k] for k in names]
+    values = [q.get(k[: -len("Key")] + "Value", "") for k in names]
+    if not keys or len(keys) > 20:
+        raise ApiError(400, "InvalidParameter.Tag", "Between 1 and 20 tags are allowed in one call.")
+    for slb in _instances(s, q):
+        slb.setdefault("tags", {}).update(zip(keys, values, strict=True))
+    return {}
+
+
+@action("slb", "UntagResources", "ResourceType ResourceId.N TagKey.N All")
+def untag_resources(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _region(s, q)
+    keys = _listed(q, "TagKey")
+    if len(keys) > 20:
+        raise ApiError(400, "InvalidParameter.TagKey", "At most 20 tag keys are allowed in one call.")
+    for slb in _instances(s, q):
+        tags = slb.setdefault("tags", {})
+        for k in list(tags) if _bool(q.get("All")) else keys:
+            tags.pop(k, None)
+    return {}
+
+
+def _natural(key: str) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in key.split(".")]
+
+
+def _set_listener(protocol: str) -> Handler:
+    def handler(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+        _region(s, q)
+        _need(q, "LoadBalancerId", "ListenerPort")
+        for li in s.slb(q["LoadBalancerId"])["listeners"]:
+            if int(li["port"]) == int(q["ListenerPort"]) and li["protocol"].lower() == protocol.lower():
+                if q.get("Scheduler"):
+                    if q["Scheduler"] not in ("wrr", "rr", "wlc", "sch", "tch"):
+                        raise ApiError(400, "InvalidParameter.Scheduler", "The Scheduler is not valid.")
+                    li["scheduler"] = q["Scheduler"]
+                return {}
+        raise ApiError(400, "InvalidParameter",
+                       f"The listener {q['ListenerPort']}/{protocol} does not exist on {q['LoadBalancerId']}.")
+    return handler
+
+
+for _proto in ("TCP", "HTTP", "HTTPS"):
+    action("slb", f"SetLoadBalancer{_proto}ListenerAttribute", "LoadBalancerId ListenerPort Scheduler")(
+        _set_listener(_proto))
+
+
+def _backend_view(b: dict[str, Any]) -> dict[str, Any]:
+    return {"ServerId": b["server_id"], "ServerIp": b.get("ip", ""), "Port": int(b["port"]),
+            "Weight": int(b["weight"]), "Type": b.get("type", "ecs"), "Description": b.get("description", "")}
+
+
+@action("slb", "DescribeVServerGroupAttribute", "VServerGroupId")
+def describe_vgroup(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _region(s, q)
+    _need(q, "VServerGroupId")
+    slb_id, group = s.vgroup(q["VServerGroupId"])
+    return {"VServerGroupId": q["VServerGroupId"], "VServerGroupName": q["VServerGroupId"], "LoadBalancerId": slb_id,
+            "BackendServers": {"BackendServer": [_backend_view(b) for b in group]}}
+
+
+@action("slb", "SetVServerGroupAttribute", "VServerGroupId BackendServers VServerGroupName")
+def set_vgroup(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _region(s, q)
+    _need(q, "VServerGroupId")
+    slb_id, group = s.vgroup(q["VServerGroupId"])
+    wanted = _json(q, "BackendServers", [])
+    if not isinstance(wanted, list) or len(wanted) > 20:
+        raise ApiError(400, "InvalidParameter.BackendServers", "At most 20 backend servers are allowed in one call.")
+    changes = []
+    for item in wanted:
+        if set(item) - {"ServerId", "Weight", "Port", "Type", "ServerIp", "Description"}:
+            raise ApiError(400, "InvalidParameter.BackendServers", "BackendServers has unknown fields.")
+        weight = int(item.get("Weight", 100))
+        if not 0 <= weight <= 100:
+            raise ApiError(400, "InvalidParameter.Weight", "Weight must be within 0..100.")
+        match = [b for b in group if b["server_id"] == item.get("ServerId")
+                 and ("Port" not in item or int(item["Port"]) == int(b["port"]))]
+        if not match:
+            raise ApiError(400, "BackendServer.NotExist", f"The backend server {item.get('ServerId')} does not exist.")
+        changes.append((match[0], weight))
+    for b, w in changes:
+        b["weight"] = w
+    return {"VServerGroupId": q["VServerGroupId"], "LoadBalancerId": slb_id,
+            "BackendServers": {"BackendServer": [_backend_view(b) for b in group]}}
+
+
+# ---- DNS ------------------------------------------------------------------------------------
+
+def _record_view(s: CloudState, r: dict[str, Any]) -> dict[str, Any]:
+    zone = s.zone(r["domain"]) or r["domain"]
+    rr = "@" if r["domain"] == zone else r["domain"][: -len(zone) - 1]
+    return {"RecordId": r["id"], "RR": rr, "DomainName": zone, "Type": r["type"], "Value": r["value"],
+            "TTL": int(r.get("ttl", 600)), "Line": "default", "Status": "ENABLE" if r["enabled"] else "DISABLE",
+            "Weight": int(r["weight"]), "Locked": False}
+
+
+@action("dns", "DescribeDomains", "PageNumber PageSize KeyWord SearchMode GroupId ResourceGroupId Starmark")
+def describe_domains(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    rows = [{"DomainId": f"dom-{i}", "DomainName": z, "RecordCount": sum(1 for r in s.records.values()
+                                                                          if s.zone(r["domain"]) == z)}
+            for i, z in enumerate(s.zones, start=1) if q.get("KeyWord", "") in z]
+    page, size = int(q.get("PageNumber", 1)), int(q.get("PageSize", 20))
+    return {"Domains": {"Domain": rows[(page - 1) * size: page * size]}, "TotalCount": len(rows),
+            "PageNumber": page, "PageSize": size}
+
+
+@action("dns", "DescribeDomainInfo", "DomainName NeedDetailAttributes")
+def describe_domain_info(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "DomainName")
+    if q["DomainName"] not in s.zones:
+        raise ApiError(400, "InvalidDomainName.NoExist", "The specified domain name does not exist.")
+    return {"DomainId": f"dom-{s.zones.index(q['DomainName']) + 1}", "DomainName": q["DomainName"]}
+
+
+@action("dns", "DescribeSubDomainRecords", "SubDomain DomainName Type Line PageNumber PageSize")
+def describe_sub_domain_records(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "SubDomain")
+    name = q["SubDomain"][2:] if q["SubDomain"].startswith("@.") else q["SubDomain"]
+    rows = [_record_view(s, r) for r in s.records.values()
+            if r["domain"] == name and q.get("Type", r["type"]) == r["type"]]
+    page, size = int(q.get("PageNumber", 1)), int(q.get("PageSize", 20))
+    return {"DomainRecords": {"Record": rows[(page - 1) * size: page * size]}, "TotalCount": len(rows),
+            "PageNumber": page, "PageSize": size}
+
+
+@action("dns", "AddDomainRecord", "DomainName RR Type Value TTL Line Priority")
+def add_domain_record(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "DomainName", "RR", "Type", "Value")
+    if q["DomainName"] not in s.zones:
+        raise ApiError(400, "InvalidDomainName.NoExist", "The specified domain name does not exist.")
+    name = q["DomainName"] if q["RR"] == "@" else f"{q['RR']}.{q['DomainName']}"
+    for r in s.records.values():
+        if r["domain"] == name and r["type"] == q["Type"] and r["value"] == q["Value"]:
+            raise ApiError(400, "DomainRecordDuplicate", "The DNS record already exists.")
+    rid = str(s.new_id())
+    s.records[rid] = {"id": rid, "domain": name, "type": q["Type"], "value": q["Value"], "weight": 1,
+                      "enabled": True, "ttl": int(q.get("TTL", 600))}
+    return {"RecordId": rid}
+
+
+@action("dns", "SetDNSSLBStatus", "SubDomain DomainName Open Type Line")
+def set_dnsslb_status(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "SubDomain")
+    name = q["SubDomain"][2:] if q["SubDomain"].startswith("@.") else q["SubDomain"]
+    if not s.zone(name):
+        raise ApiError(400, "InvalidDomainName.NoExist", "The specified domain name does not exist.")
+    opened = q.get("Open", "true").lower() != "false"
+    s.weighted[name] = opened
+    count = sum(1 for r in s.records.values() if r["domain"] == name and r["type"] == q.get("Type", "A"))
+    return {"Open": opened, "RecordCount": count}
+
+
+@action("dns", "UpdateDNSSLBWeight", "RecordId Weight")
+def update_dnsslb_weight(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "RecordId", "Weight")
+    weight = int(q["Weight"])
+    if not 1 <= weight <= 100:
+        raise ApiError(400, "InvalidParameter.Weight", "Weight must be within 1..100.")
+    s.record(q["RecordId"])["weight"] = weight
+    return {"RecordId": q["RecordId"], "Weight": weight}
+
+
+@action("dns", "SetDomainRecordStatus", "RecordId Status")
+def set_domain_record_status(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "RecordId", "Status")
+    if q["Status"].lower() not in ("enable", "disable"):
+        raise ApiError(400, "InvalidParameter.Status", "Status must be Enable or Disable.")
+    s.record(q["RecordId"])["enabled"] = q["Status"].lower() == "enable"
+    return {"RecordId": q["RecordId"], "Status": q["Status"].upper()}
+
+
+@action("dns", "DeleteDomainRecord", "RecordId")
+def delete_domain_record(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "RecordId")
+    s.record(q["RecordId"])
+    del s.records[q["RecordId"]]
+    return {"RecordId": q["RecordId"]}
+
+
+# ---- the server -----------------------------------------------------------------------------
+
+class Emulator:
+    """The emulator's state, faults and HTTP server; use as a context manager or start()/stop()."""
+
+    def __init__(self, seed: str | Path | dict[str, Any] | None = None, *, access_key_id: str = TEST_ACCESS_KEY_ID,
+                 access_key_secret: str = TEST_ACCESS_KEY_SECRET, region: str = "cn-hangzhou",
+                 host: str = "127.0.0.1", port: int = 0, retry_after_ms: int = 20, rng_seed: int = 7) -> None:
+        data = seed if isinstance(seed, dict) else load_seed(seed)
+        self.state = CloudState(data, region)
+        self.keys = {access_key_id: access_key_secret}
+        self.region = region
+        self.retry_after_ms = retry_after_ms
+        self.faults: dict[str, list[Fault]] = {}
+        self.calls: Counter[str] = Counter()
+        self._rng = random.Random(rng_seed)
+        self._faults_lock = threading.Lock()
+        self.server = ThreadingHTTPServer((host, port), _make_handler(self))
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        """An `alibaba:` config section pointing every product at this emulator."""
+        cfg = {"region": self.region, "protocol": "http",
+               "endpoints": {"mse": self.endpoint, "slb": self.endpoint, "dns": self.endpoint},
+               "access_key_id": next(iter(self.keys)), "access_key_secret": next(iter(self.keys.values()))}
+        cfg.update(overrides)
+        return cfg
+
+    def start(self) -> Emulator:
+        self._thread = threading.Thread(target=self.server.serve_forever, name="openapi-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- faults ------------------------------------------------------------------------------
+
+    def _add(self, action_name: str, fault: Fault) -> None:
+        with self._faults_lock:
+            self.faults.setdefault(action_name, []).append(fault)
+
+    def throttle(self, action_name: str, times: int | None = 1, probability: float = 1.0) -> None:
+        """The next `times` calls (None: every call, with `probability`) answer `Throttling.User`."""
+        self._add(action_name, Fault("throttle", times, probability, 400, "Throttling.User",
+                                     "Request was denied due to user flow control."))
+
+    def fail(self, action_name: str, times: int | None = 1, *, status: int = 503, code: str = "ServiceUnavailable",
+             message: str = "The request has failed due to a temporary failure of the server.",
+             probability: float = 1.0) -> None:
+        self._add(action_name, Fault("error", times, probability, status, code, message))
+
+    def business_error(self, action_name: str, code: str, times: int | None = 1, message: str = "") -> None:
+        """MSE only: answer HTTP 200 with `Success: false` and `code` in the message."""
+        self._add(action_name, Fault("business", times, 1.0, 400, code, message or f"{code}: refused"))
+
+    def slow(self, action_name: str, seconds: float, times: int | None = 1, probability: float = 1.0) -> None:
+        self._add(action_name, Fault("slow", times, probability, seconds=seconds))
+
+    def clear_faults(self) -> None:
+        with self._faults_lock:
+            self.faults.clear()
+
+    def _take_fault(self, action_name: str) -> Fault | None:
+        with self._faults_lock:
+            for key in (action_name, "*"):
+                for fault in self.faults.get(key, []):
+                    if fault.remaining is not None and fault.remaining <= 0:
+                        continue
+                    if fault.remaining is None and self._rng.random() >= fault.probability:
+                        continue
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                    return fault
+        return None
+
+    # ---- one request -------------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str],
+                                                                                               dict[str, Any]]:
+        request_id = str(uuid.uuid4()).upper()
+        version, name = headers.get("x-acs-version", ""), headers.get("x-acs-action", "")
+        product = PRODUCTS.get(version, "")
+        extra: dict[str, str] = {}
+        try:
+            parts = urlsplit(target)
+            query = dict(parse_qsl(parts.query, keep_blank_values=True))
+            check_signature(self.keys, method, parts.path, query, headers, body)
+            if (product, name) not in ACTIONS:
+                raise ApiError(404, "InvalidAction.NotFound", f"Specified api {name} is not found, please check "
+                                                              "your url and method.")
+            params, handler = ACTIONS[(product, name)]
+            unknown = sorted(k for k in query if re.sub(r"\.\d+", ".N", k) not in params | COMMON[product])
+            if unknown:
+                raise ApiError(400, "InvalidParameter", f"The parameter(s) {', '.join(unknown)} are not recognized.")
+            self.calls[name] += 1
+            fault = self._take_fault(name)
+            if fault and fault.kind == "slow":
+                time.sleep(fault.seconds)
+            elif fault and fault.kind == "throttle":
+                raise ApiError(fault.status, fault.code, fault.message, {"x-acs-retry-after": str(self.retry_after_ms)})
+            elif fault and fault.kind == "error":
+                raise ApiError(fault.status, fault.code, fault.message)
+            elif fault and fault.kind == "business":
+                raise BusinessError(fault.code, fault.message)
+            with self.state.lock:
+                answer = handler(self.state, query)
+            return 200, extra, {"RequestId": request_id, **answer}
+        except BusinessError as err:
+            return 200, extra, {"RequestId": request_id, "Success": False, "Code": err.status,
+                                "HttpStatusCode": err.status, "Message": err.message, "ErrorCode": err.code}
+        except ApiError as err:
+            host = headers.get("host", "")
+            recommend = (f"https://api.aliyun.com/troubleshoot?q={err.code}&product={PRODUCT_NAMES.get(product, '')}"
+                         f"&requestId={request_id}")
+            return err.status, err.headers, {"RequestId": request_id, "HostId": host, "Code": err.code,
+                                             "Message": err.message, "Recommend": recommend}
+
+
+def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, extra, payload = emulator.handle(self.command, self.path, headers, body)
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("content-type", "application/json;charset=utf-8")
+                self.send_header("content-length", str(len(data)))
+                for k, v in extra.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (read timeout); the cloud would have done the work anyway
+
+        do_POST = do_GET = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument("--seed", help="seed YAML (default: the simulated world's seed)")
+    parser.add_argument("--region", default="cn-hangzhou")
+    parser.add_argument("--access-key-id", default=TEST_ACCESS_KEY_ID)
+    parser.add_argument("--access-key-secret", default=TEST_ACCESS_KEY_SECRET)
+    args = parser.parse_args(argv)
+    emu = Emulator(args.seed, access_key_id=args.access_key_id, access_key_secret=args.access_key_secret,
+                   region=args.region, host=args.host, port=args.port)
+    print(f"Alibaba Cloud OpenAPI emulator on {emu.url} (region {args.region}, AccessKey ID {args.access_key_id});"
+          f" point alibaba.endpoints.mse/slb/dns at {emu.endpoint} with protocol http", flush=True)
+    try:
+        emu.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.server.server_close()
+
+
+if __name__ == "__main__":
+    main()
