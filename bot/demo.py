@@ -46,7 +46,8 @@ def run(store: RedisStore, *, out: TextIO = sys.stdout, world: object | None = N
     policy = Policy(operators=frozenset({"alice"}), approvers=frozenset({"alice", "bob"}), dwell_seconds=DEMO_DWELL)
     engine = Engine(store=store, world=sim, policy=policy)  # type: ignore[arg-type]
     channel = f"demo-{secrets.token_hex(3)}"
-    out.write(f"Demo: NGINX Ingress → MSE on the simulated world (cluster demo-cluster, gateway gw-demo, SLB lb-demo).\n"
+    out.write("Demo: NGINX Ingress → MSE on the simulated world "
+              "(cluster demo-cluster, gateway gw-demo, SLB lb-demo).\n"
               f"The dwell between weight increases is shortened from 180 s to {DEMO_DWELL:g} s for the demo.\n\n")
     migration = None
     for user, text in SCRIPT:

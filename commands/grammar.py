@@ -168,12 +168,14 @@ def _validate_method(cmd: Command) -> None:
     elif kind == "dns":
         extra = sorted(set(a) - {"domains"})
         if extra:
-            raise UserError(f"`method dns` takes only `domains=`, not `{extra[0]}`. Right form: {right_form('method')}.")
+            raise UserError(f"`method dns` takes only `domains=`, not `{extra[0]}`. "
+                            f"Right form: {right_form('method')}.")
         if "domains" not in a:
             raise UserError("`method dns` needs `domains=a.example.com,b.example.com`.")
         parse_domains(a["domains"])
     else:
-        raise UserError(f"Unknown method `{cmd.positional[:20]}`: use `slb` or `dns`. Right form: {right_form('method')}.")
+        raise UserError(f"Unknown method `{cmd.positional[:20]}`: use `slb` or `dns`. "
+                        f"Right form: {right_form('method')}.")
 
 
 def parse_weight(text: str) -> tuple[int, bool]:

@@ -120,7 +120,8 @@ class RedisStore:
                 self._append(pipe, created, event)
                 pipe.execute()
             except redis.WatchError:
-                raise Conflict("Another migration was started here at the same moment; run `/migrate status`.") from None
+                raise Conflict("Another migration was started here at the same moment; "
+                               "run `/migrate status`.") from None
         return created
 
     def commit(self, *, expected_version: int, migration: Migration, event: Event,

@@ -40,7 +40,8 @@ def request(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
     verb = cmd.verb
     transition_for(verb, m.phase)
     if verb == "verify" and m.weights.share <= 0:
-        raise NotAllowed("Nothing to verify: MSE takes no traffic yet. Raise the weight first, e.g. `/migrate weight 1`.")
+        raise NotAllowed("Nothing to verify: MSE takes no traffic yet. "
+                         "Raise the weight first, e.g. `/migrate weight 1`.")
     args: dict[str, Any] = {"weights": [m.mse_weight, m.nginx_weight]}
     if verb == "complete" and cmd.flag("delete-service"):
         args["delete_service"] = True

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from commands.engine import Engine
 
 NOTHING_RUNNING = ("No migration is running in this channel. Start one with "
-                   "`/migrate start cluster=ID gateway=ID` (e.g. `/migrate start cluster=demo-cluster gateway=gw-demo`).")
+                   "`/migrate start cluster=ID gateway=ID` "
+                   "(e.g. `/migrate start cluster=demo-cluster gateway=gw-demo`).")
 READ_BACK_PHASES = frozenset({Phase.SWITCHED, Phase.SHIFTING, Phase.VERIFIED, Phase.CUT_OVER})
 
 

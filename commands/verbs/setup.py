@@ -94,9 +94,9 @@ def method(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
     t = transition_for("method", m.phase)
     if cmd.positional.lower() == "dns":
         domains = grammar.parse_domains(cmd.args["domains"])
-        notes = []
-        for d in domains:
-            notes.append(f"{d}: {'hosted in Alibaba Cloud DNS' if eng.world.dns.zone_for(domain=d) else 'NOT hosted here (records by hand)'}")
+        hosted = {d: bool(eng.world.dns.zone_for(domain=d)) for d in domains}
+        notes = [f"{d}: {'hosted in Alibaba Cloud DNS' if ok else 'NOT hosted here: records by hand'}"
+                 for d, ok in hosted.items()]
         new = eng.touched(m, request.user, "chose the DNS method", method="dns", domains=domains, slb=None,
                           phase=t.target)
         m2 = eng.commit(m, new, user=request.user, verb="method", args=dict(cmd.args), result="dns")

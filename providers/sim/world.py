@@ -38,7 +38,8 @@ def _ingress(raw: dict[str, Any], default_class: str) -> Ingress:
     cls = raw.get("ingress_class") or raw.get("annotations", {}).get("kubernetes.io/ingress.class", "")
     source = "spec" if raw.get("ingress_class") else ("annotation" if cls else "default")
     rules = raw.get("rules", [])
-    paths = tuple((r["host"], p.get("path", "/"), p.get("pathType", "Prefix")) for r in rules for p in r.get("paths", []))
+    paths = tuple((r["host"], p.get("path", "/"), p.get("pathType", "Prefix"))
+                  for r in rules for p in r.get("paths", []))
     return Ingress(
         namespace=raw["namespace"], name=raw["name"], ingress_class=cls or "",
         annotations=dict(raw.get("annotations") or {}), hosts=tuple(r["host"] for r in rules),
