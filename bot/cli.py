@@ -8,7 +8,6 @@ import secrets
 import sys
 
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="migrate-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
