@@ -459,8 +459,8 @@ class _Renderer:
         if b.kind == "if":
             arms = [(b.code, b.body), *b.branches]
             for cond, body in arms:
-                if cond is None or _truthy(self.evaluate(cond, dot, scope + [{}], b.where)[0]):
-                    return self.nodes(body, dot, scope + [{}])
+                if cond is None or _truthy(self.evaluate(cond, dot, [*scope, {}], b.where)[0]):
+                    return self.nodes(body, dot, [*scope, {}])
             return ""
         if b.kind == "with":
             frame: dict[str, Any] = {}
@@ -470,7 +470,7 @@ class _Renderer:
             for cond, body in b.branches:
                 if cond is not None:
                     raise RenderError(f"{b.where}: `else if` inside with is outside the subset")
-                return self.nodes(body, dot, scope + [{}])
+                return self.nodes(body, dot, [*scope, {}])
             return ""
         if b.kind == "range":
             code, names = b.code, []
@@ -490,7 +490,7 @@ class _Renderer:
             else:
                 raise RenderError(f"{b.where}: range can't iterate over {seq!r}")
             if not items:
-                return "".join(self.nodes(body, dot, scope + [{}]) for cond, body in b.branches[:1])
+                return "".join(self.nodes(body, dot, [*scope, {}]) for cond, body in b.branches[:1])
             out = []
             for k, v in items:
                 frame = {}
