@@ -14,6 +14,7 @@ from bot.actions import ActionId, ButtonValue
 from commands.model import Approval, Migration
 from commands.phases import NEXT_STEP, TERMINAL, WEIGHTS_UNLOCKED
 from commands.policy import Policy, dwell_left, format_duration
+from commands.render import drift_line
 from commands.traffic import format_share, share_bar
 
 Block = dict[str, Any]
@@ -62,11 +63,14 @@ def status_blocks(m: Migration, *, now: float, policy: Policy, buttons: bool = T
                                           f"MSE weight {m.mse_weight} · NGINX weight {m.nginx_weight}")},
         {"type": "section", "text": _text(f"*Next:* {NEXT_STEP[m.phase]}")},
     ]
+    drift = drift_line(m)
+    if drift:
+        blocks.append({"type": "section", "text": _text(drift)})
     facts = []
     if m.phase in WEIGHTS_UNLOCKED:
         left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=policy.dwell_seconds)
         facts.append("Next increase: allowed now" if left <= 0 else
-                     f"Next increase: in {format_duration(left)} ({when(now + left, '{time}')})")
+                     f"Next increase: not before {when(now + left, '{time}')} (dwell {format_duration(left)} left)")
     if m.pending_approval:
         facts.append("Waiting for approval: see the request in the thread")
     if m.last_action:
@@ -129,7 +133,7 @@ def approval_blocks(a: Approval, *, now: float) -> list[Block]:
         head = f"✋ *Approval needed: {a.verb}*\n{a.summary}"
         so_far = f" · approved by {_people(a.approvals)}" if a.approvals else ""
         left = max(0.0, a.expires_at - now)
-        facts = (f"Asked by <@{a.requested_by}> · expires in {format_duration(left)} ({when(a.expires_at, '{time}')})"
+        facts = (f"Asked by <@{a.requested_by}> · expires {when(a.expires_at, '{time}')} (in {format_duration(left)})"
                  f" · needs {a.required} approval{'s' if a.required != 1 else ''}{so_far}")
     else:
         head = f"{_DECIDED.get(a.state, a.state)}: *{a.verb}*\n{a.summary}"

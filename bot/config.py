@@ -73,8 +73,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if not secret and not app_token:
         raise ConfigError("SLACK_SIGNING_SECRET", "not set; copy it from Basic Information > App Credentials")
     redis_url = _required(env, "REDIS_URL", "e.g. redis://localhost:6379/0")
-    if urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+    if urlparse(redis_url).scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
+        raise ConfigError("REDIS_URL", "must be a redis://, rediss://, unix:// or redis+sentinel:// URL")
     api_url = env.get("SLACK_API_URL", "").strip()
     if api_url:
         if urlparse(api_url).scheme not in ("http", "https") or not urlparse(api_url).netloc:

@@ -38,7 +38,7 @@ def test_card_shows_phase_method_bar_next_step_and_last_action() -> None:
     assert "SLB `lb-demo` (ingress-nginx/nginx-ingress-lb, 80/TCP)" in shown
     assert "MSE █░░░░░░░░░ 9%" in shown
     assert "/migrate verify" in shown
-    assert "Next increase: in 2m" in shown
+    assert "Next increase: not before" in shown and "dwell 2m left" in shown
     assert "Last: weight 10 by <@U1>" in shown
     assert summary_text(m) == "Migration m-1: shifting, 9% of traffic on MSE"
 
@@ -101,7 +101,7 @@ def test_pending_approval_has_approve_and_deny_with_confirm() -> None:
     blocks = approval_blocks(approval(), now=NOW)
     shown = text_of(blocks)
     assert "Approval needed: cutover" in shown and "Send all traffic to MSE." in shown
-    assert "Asked by <@U1>" in shown and "expires in 29m" in shown
+    assert "Asked by <@U1>" in shown and "(in 29m)" in shown
     by_id = {b["action_id"]: b for b in buttons(blocks)}
     assert set(by_id) == {ActionId.APPROVE, ActionId.DENY}
     assert all("confirm" in b for b in by_id.values())

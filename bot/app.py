@@ -1,0 +1,49 @@
+"""Build the Bolt App: nothing at import time, everything from settings and deps.
+
+`process_before_response=True` on purpose: Bolt then runs the ack listener inline in the
+request thread and hands the lazy work to its executor, so the ack never queues behind engine
+work (with False, the ack itself is submitted to the same executor the lazy listeners fill).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot import listeners
+from bot.boundary import error_id
+from bot.config import Settings
+from bot.deps import Deps
+from bot.verify import SignedOnly
+
+log = logging.getLogger("migrate.bot")
+LAZY_WORKERS = 16
+
+
+def web_client(settings: Settings) -> WebClient:
+    """The Web API client; SLACK_API_URL points it at a proxy or a test stand-in."""
+    return WebClient(token=settings.bot_token, base_url=settings.api_url or WebClient.BASE_URL, timeout=15)
+
+
+def create_app(settings: Settings, deps: Deps, *, client: WebClient | None = None) -> App:
+    """A Bolt App with our signature check, the listeners and a last-resort error handler."""
+    app = App(
+        client=client or web_client(settings),
+        signing_secret=settings.signing_secret,
+        process_before_response=True,
+        request_verification_enabled=False,
+        before_authorize=SignedOnly(settings.signing_secret, deps.redis, deps.keys),
+        listener_executor=ThreadPoolExecutor(max_workers=LAZY_WORKERS, thread_name_prefix="migrate-lazy"),
+    )
+    listeners.register(app, deps)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("error before the work started", exc_info=error,
+                  extra={"error_id": error_id(), "payload_type": body.get("type") or body.get("command", "")})
+
+    return app

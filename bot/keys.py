@@ -1,0 +1,42 @@
+"""Every Redis key the Slack edge uses, in one place (the store's own keys live in providers/keys.py).
+
+    {p}:seen:{signature}     string: a signature already accepted (replay guard), TTL = signing window
+    {p}:delivery:{digest}    string: a Slack delivery already taken in hand (retries, double taps)
+    {p}:card:{migration}     string: short lock while a status card is posted or redrawn
+    {p}:lease:housekeeper    string: which replica runs the expiry loop, with a TTL
+    {p}:metrics:commands     hash: "verb|result" -> count
+    {p}:metrics:rollbacks    string: rollbacks carried out
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BotKeys:
+    prefix: str = "migrate:bot"
+
+    def seen(self, signature: str) -> str:
+        return f"{self.prefix}:seen:{signature}"
+
+    def delivery(self, key: str) -> str:
+        return f"{self.prefix}:delivery:{digest(key)}"
+
+    def card(self, migration_id: str) -> str:
+        return f"{self.prefix}:card:{migration_id}"
+
+    def lease(self) -> str:
+        return f"{self.prefix}:lease:housekeeper"
+
+    def commands(self) -> str:
+        return f"{self.prefix}:metrics:commands"
+
+    def rollbacks(self) -> str:
+        return f"{self.prefix}:metrics:rollbacks"
+
+
+def digest(text: str) -> str:
+    """A short stable name for a long delivery key (message ts + action + value + user)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

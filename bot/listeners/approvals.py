@@ -1,0 +1,47 @@
+"""Approve and Deny buttons on an approval request in the thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.actions import ActionId, ButtonValue
+from bot.boundary import guarded
+from bot.deps import Deps
+from bot.listeners.common import Tap, ack_now, count, engine_key, first_delivery
+from bot.logging import bound
+from bot.publish import Publisher
+
+
+def register(app: App, deps: Deps) -> None:
+    def run_approve(body: dict[str, Any], client: WebClient) -> None:
+        decide(deps, body, client, approve=True)
+
+    def run_deny(body: dict[str, Any], client: WebClient) -> None:
+        decide(deps, body, client, approve=False)
+
+    app.action(ActionId.APPROVE)(ack=ack_now, lazy=[run_approve])
+    app.action(ActionId.DENY)(ack=ack_now, lazy=[run_deny])
+
+
+def decide(deps: Deps, body: dict[str, Any], client: WebClient, *, approve: bool) -> None:
+    tap = Tap.from_body(body)
+    verb = "approve" if approve else "deny"
+    reply = tap.reply(client)
+
+    def work() -> None:
+        value = ButtonValue.decode(tap.value)
+        if not first_delivery(deps, tap.delivery):
+            deps.metrics.command(verb, "duplicate")
+            return
+        with bound(migration=value.migration, approval=value.approval):
+            outcome = deps.engine.decide(migration_id=value.migration, approval_id=value.approval, user=tap.user,
+                                         channel=tap.channel, approve=approve,
+                                         idempotency_key=engine_key(tap.delivery))
+            count(deps, outcome)
+            Publisher(client, deps).publish(outcome, reply=reply, approval_ts=tap.message_ts)
+
+    with bound(user=tap.user, channel=tap.channel, verb=verb):
+        guarded(deps, reply, work, verb=verb)

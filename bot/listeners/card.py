@@ -1,0 +1,60 @@
+"""Buttons on the status card: Rollback and the quick weight steps.
+
+Each stands for a `/migrate` line (`rollback`, `weight 25%`) and goes through the engine's
+normal checks (role, phase, dwell). The card's migration must still be the one running in
+the channel: a tap on an old card never acts on a newer migration.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.actions import ActionId, ButtonValue
+from bot.boundary import guarded
+from bot.deps import Deps
+from bot.listeners.common import Tap, ack_now, count, engine_key, first_delivery
+from bot.logging import bound
+from bot.publish import Publisher
+from commands.errors import UserError
+from commands.outcome import Request
+
+WEIGHT_STEP = re.compile(rf"^{ActionId.WEIGHT_STEP}(:\d+)?$")
+
+
+def register(app: App, deps: Deps) -> None:
+    def run_rollback(body: dict[str, Any], client: WebClient) -> None:
+        tap_to_command(deps, body, client, lambda value: "rollback")
+
+    def run_weight_step(body: dict[str, Any], client: WebClient) -> None:
+        tap_to_command(deps, body, client, lambda value: f"weight {value.weight}")
+
+    app.action(ActionId.ROLLBACK)(ack=ack_now, lazy=[run_rollback])
+    app.action(WEIGHT_STEP)(ack=ack_now, lazy=[run_weight_step])
+
+
+def tap_to_command(deps: Deps, body: dict[str, Any], client: WebClient, line: Callable[[ButtonValue], str]) -> None:
+    tap = Tap.from_body(body)
+    reply = tap.reply(client)
+    verb = "rollback" if tap.action_id == ActionId.ROLLBACK else "weight"
+
+    def work() -> None:
+        value = ButtonValue.decode(tap.value)
+        current = deps.engine.load(value.migration)
+        if current is None or not current.active or current.channel != tap.channel:
+            raise UserError("That card belongs to a migration that is no longer running; `/migrate status`.")
+        if not first_delivery(deps, tap.delivery):
+            deps.metrics.command(verb, "duplicate")
+            return
+        with bound(migration=value.migration):
+            outcome = deps.engine.handle(Request(text=line(value), user=tap.user, channel=tap.channel,
+                                                 idempotency_key=engine_key(tap.delivery)))
+            count(deps, outcome)
+            Publisher(client, deps).publish(outcome, reply=reply)
+
+    with bound(user=tap.user, channel=tap.channel, verb=verb):
+        guarded(deps, reply, work, verb=verb)

@@ -1,0 +1,42 @@
+"""`/migrate ...`: acked at once with nothing; the engine runs lazily, the answer goes to the thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
+
+from bot.boundary import guarded
+from bot.deps import Deps
+from bot.listeners.common import ack_now, count, engine_key, first_delivery, respond_reply
+from bot.logging import bound
+from bot.publish import Publisher
+from commands.outcome import Request
+
+
+def register(app: App, deps: Deps) -> None:
+    def run_command(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        handle_command(deps, body, client, respond)
+
+    app.command(deps.command)(ack=ack_now, lazy=[run_command])
+
+
+def handle_command(deps: Deps, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    user, channel, text = body.get("user_id", ""), body.get("channel_id", ""), body.get("text", "")
+    verb = (text.split() or ["help"])[0].lower()[:20]
+    reply = respond_reply(respond)
+    delivery = f"cmd:{body.get('trigger_id', '')}"
+
+    def work() -> None:
+        if not first_delivery(deps, delivery):
+            deps.metrics.command(verb, "duplicate")
+            return
+        outcome = deps.engine.handle(Request(text=text, user=user, channel=channel,
+                                             idempotency_key=engine_key(delivery)))
+        count(deps, outcome)
+        with bound(migration=outcome.migration.id if outcome.migration else ""):
+            Publisher(client, deps).publish(outcome, reply=reply)
+
+    with bound(user=user, channel=channel, verb=verb):
+        guarded(deps, reply, work, verb=verb)

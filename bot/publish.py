@@ -1,0 +1,131 @@
+"""Turn an engine Outcome into what people see in Slack.
+
+The status card roots the migration's thread and is only ever edited (chat.update) after it
+is first posted; its ts is stored in the record, so an edit hours later still finds it. New
+approval requests are posted into the thread; decided ones are edited to say who decided and
+lose their buttons. Refusals and read-only answers go to the asker alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Protocol
+
+from slack_sdk import WebClient
+
+from bot import blocks
+from bot.deps import Deps
+from bot.locks import short_lock
+from commands.model import Approval, Migration
+from commands.outcome import Outcome
+
+log = logging.getLogger("migrate.bot.publish")
+PRIVATE_VERBS = frozenset({"help", "status", "history"})
+_USER_ID = re.compile(r"(?<![<@\w])([UW][A-Z0-9]{8,})\b")
+MAX_SNIPPET = 2800
+
+
+class Reply(Protocol):
+    """Answers the person who asked, and only them."""
+
+    def __call__(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None: ...
+
+
+def mentions(text: str) -> str:
+    """Bare Slack user ids in engine text become mentions, which Slack shows as names."""
+    return _USER_ID.sub(r"<@\1>", text)
+
+
+class Publisher:
+    def __init__(self, client: WebClient, deps: Deps) -> None:
+        self.client, self.deps = client, deps
+
+    def publish(self, outcome: Outcome, *, reply: Reply, approval_ts: str = "") -> None:
+        """Draw `outcome`: card, approval message, thread reply or a private answer."""
+        m, a = outcome.migration, outcome.approval
+        text = mentions(outcome.text)
+        if outcome.replayed:
+            if m and m.card_ts:
+                self.refresh_card(m.id)
+            return
+        if outcome.verb in PRIVATE_VERBS or m is None:
+            shown = m if outcome.verb == "status" else None
+            reply(text, self.status_blocks(shown, buttons=False) if shown else None)
+            return
+        card_ts = self.ensure_card(m)
+        new_request = a is not None and a.pending and not a.message_ts and not a.approvals and not approval_ts
+        if a is not None and not new_request:
+            self.redraw_approval(m, a, ts=a.message_ts or approval_ts)
+        if outcome.ephemeral:
+            reply(text)
+        elif new_request and a is not None:
+            self.post_approval(m, a, card_ts=card_ts, text=text)
+        else:
+            self.thread(m, card_ts, text)
+            for name, content in outcome.files.items():
+                self.thread(m, card_ts, f"*{name}*\n```{_snip(content)}```")
+
+    # ---- the status card ----------------------------------------------------------------------
+
+    def status_blocks(self, m: Migration, *, buttons: bool = True) -> list[dict[str, Any]]:
+        return blocks.status_blocks(m, now=self.deps.clock(), policy=self.deps.policy, buttons=buttons)
+
+    def ensure_card(self, m: Migration) -> str:
+        """The card's ts: posted once per migration, redrawn from the stored record after that."""
+        if m.card_ts:
+            self.refresh_card(m.id)
+            return m.card_ts
+        with short_lock(self.deps.redis, self.deps.keys.card(m.id)):
+            latest = self.deps.engine.load(m.id) or m
+            if latest.card_ts:
+                self._update_card(latest)
+                return latest.card_ts
+            resp = self.client.chat_postMessage(channel=latest.channel, text=blocks.summary_text(latest),
+                                                blocks=self.status_blocks(latest))
+            ts = str(resp["ts"])
+            attached = self.deps.engine.attach_card(m.id, card_ts=ts)
+            if attached.version != latest.version:
+                self._update_card(attached)  # the record moved while we posted: draw the newer one
+            return ts
+
+    def refresh_card(self, migration_id: str) -> None:
+        """Redraw the card from the record as it is now, so a late edit never shows older state."""
+        with short_lock(self.deps.redis, self.deps.keys.card(migration_id)):
+            m = self.deps.engine.load(migration_id)
+            if m is not None and m.card_ts:
+                self._update_card(m)
+
+    def _update_card(self, m: Migration) -> None:
+        self.client.chat_update(channel=m.channel, ts=m.card_ts, text=blocks.summary_text(m),
+                                blocks=self.status_blocks(m))
+
+    # ---- approvals and the thread -------------------------------------------------------------
+
+    def post_approval(self, m: Migration, a: Approval, *, card_ts: str, text: str) -> None:
+        resp = self.client.chat_postMessage(channel=m.channel, thread_ts=card_ts, text=text[:3000],
+                                            blocks=blocks.approval_blocks(a, now=self.deps.clock()))
+        self.deps.engine.attach_approval_message(m.id, a.id, message_ts=str(resp["ts"]))
+
+    def redraw_approval(self, m: Migration, a: Approval, *, ts: str) -> None:
+        if not ts:
+            log.warning("approval has no message to edit", extra={"approval": a.id})
+            return
+        self.client.chat_update(channel=m.channel, ts=ts, text=mentions(blocks.approval_text(a)),
+                                blocks=blocks.approval_blocks(a, now=self.deps.clock()))
+
+    def thread(self, m: Migration, card_ts: str, text: str) -> None:
+        if text:
+            self.client.chat_postMessage(channel=m.channel, thread_ts=card_ts, text=text[:39_000])
+
+
+def _snip(content: str) -> str:
+    if len(content) <= MAX_SNIPPET:
+        return content
+    return content[:MAX_SNIPPET] + f"\n… ({len(content) - MAX_SNIPPET} more characters)"
+
+
+def log_reply(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+    """The Reply of timed work (expiry, reconcile), which has nobody to answer privately."""
+    log.info("no one to answer privately", extra={"text": text[:200]})
+
