@@ -1,0 +1,73 @@
+"""`migrate-bot serve`: the Slack app behind gunicorn, as one process tree.
+
+HTTP mode (default): gunicorn's threaded worker serves /slack/events, /healthz, /readyz and
+/metrics on $PORT. One worker on purpose: the simulated world lives in memory and the expiry
+loop runs in the worker; scale with replicas (the loop's lease keeps it to one). Socket Mode
+when SLACK_APP_TOKEN is set (the probes and metrics are still served on $PORT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from bot.config import ConfigError, load_settings
+from bot.logging import configure
+from bot.wiring import Runtime, build
+
+THREADS = 8
+
+
+class Server(BaseApplication):  # type: ignore[misc]
+    """gunicorn run programmatically, so `serve` needs no gunicorn command line or config file."""
+
+    def __init__(self, wsgi: Callable[..., Any], options: dict[str, Any]) -> None:
+        self.wsgi, self.options = wsgi, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Callable[..., Any]:
+        return self.wsgi
+
+
+def gunicorn_options(runtime: Runtime, *, port: int, threads: int) -> dict[str, Any]:
+    def post_worker_init(worker: Any) -> None:
+        runtime.start_background()
+
+    return {
+        "bind": f"0.0.0.0:{port}", "workers": 1, "worker_class": "gthread", "threads": threads,
+        "timeout": 30, "graceful_timeout": 10, "keepalive": 5, "accesslog": None, "errorlog": "-",
+        "loglevel": "warning", "post_worker_init": post_worker_init, "proc_name": "migrate-bot",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="migrate-bot serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=None, help="default: $PORT or 3000")
+    parser.add_argument("--threads", type=int, default=THREADS, help=f"request threads (default {THREADS})")
+    parser.add_argument("--check", action="store_true", help="check the settings, Slack and Redis, then exit")
+    args = parser.parse_args(argv or [])
+    configure(os.environ.get("LOG_LEVEL", "INFO"))
+    try:
+        settings = load_settings(os.environ)
+        runtime = build(settings)
+    except ConfigError as err:
+        print(f"migrate-bot serve: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        print("migrate-bot serve: settings, Slack token and Redis are fine")
+        return 0
+    server = Server(runtime.web, gunicorn_options(runtime, port=args.port or settings.port, threads=args.threads))
+    try:
+        server.run()
+    except SystemExit as done:
+        return int(done.code or 0) if not isinstance(done.code, str) else 1
+    return 0

@@ -1,0 +1,66 @@
+"""The WSGI app gunicorn serves: Slack's endpoint plus /healthz, /readyz and /metrics on one port.
+
+/healthz says the process is up (for a liveness probe: no dependency checked, so a Redis
+outage does not get the pod restarted); /readyz says Redis answers and the config loaded (for
+a readiness probe); /metrics is Prometheus text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.deps import Deps
+
+log = logging.getLogger("migrate.bot.web")
+EVENTS_PATH = "/slack/events"
+StartResponse = Callable[..., Any]
+
+
+class WebApp:
+    def __init__(self, app: App | None, deps: Deps, *, config_loaded: bool = True) -> None:
+        """`app` None (Socket Mode) serves only the probes and metrics."""
+        self.slack = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
+        self.deps, self.config_loaded = deps, config_loaded
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == EVENTS_PATH and self.slack is not None:
+            return self.slack(environ, start_response)
+        if method != "GET":
+            return _text(start_response, "405 Method Not Allowed", "method not allowed\n")
+        if path == "/healthz":
+            return _text(start_response, "200 OK", "ok\n")
+        if path == "/readyz":
+            return self.ready(start_response)
+        if path == "/metrics":
+            return self.metrics(start_response)
+        return _text(start_response, "404 Not Found", "not found\n")
+
+    def ready(self, start_response: StartResponse) -> Iterable[bytes]:
+        if not self.config_loaded:
+            return _text(start_response, "503 Service Unavailable", "config not loaded\n")
+        try:
+            self.deps.redis.ping()
+        except redis.RedisError:
+            return _text(start_response, "503 Service Unavailable", "redis does not answer\n")
+        return _text(start_response, "200 OK", "ready\n")
+
+    def metrics(self, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            body = self.deps.metrics.render(self.deps.pending_approvals)
+        except redis.RedisError:
+            return _text(start_response, "503 Service Unavailable", "redis does not answer\n")
+        return _text(start_response, "200 OK", body, content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _text(start_response: StartResponse, status: str, body: str, *,
+          content_type: str = "text/plain; charset=utf-8") -> list[bytes]:
+    data = body.encode()
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    return [data]

@@ -1,0 +1,76 @@
+"""Everything `serve` runs, built from Settings before the server starts.
+
+Built up front (in gunicorn's master, before the worker forks) so a bad token, an unreadable
+user group or a silent Redis stops start-up with one line naming the setting. Threads (the
+housekeeper, Socket Mode) start only in the worker, after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.app import create_app, web_client
+from bot.config import ConfigError, Settings
+from bot.deps import Deps
+from bot.housekeeper import Housekeeper
+from bot.roles import build_policy, slack_group_lookup
+from bot.web import WebApp
+from commands.engine import Engine
+from commands.errors import MigrateError
+from providers.factory import build_world
+from providers.store import RedisStore
+
+log = logging.getLogger("migrate.bot")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    deps: Deps
+    client: WebClient
+    app: App
+    web: WebApp
+    housekeeper: Housekeeper
+    started: list[object] = field(default_factory=list)
+
+    def start_background(self) -> None:
+        """In the worker: the expiry loop, and the Socket Mode connection when configured."""
+        self.housekeeper.start()
+        if self.settings.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            handler = SocketModeHandler(self.app, self.settings.app_token, web_client=self.client)
+            handler.connect()
+            self.started.append(handler)
+        log.info("serving", extra={"mode": "socket" if self.settings.socket_mode else "http",
+                                   "port": self.settings.port})
+
+
+def build(settings: Settings) -> Runtime:
+    store = RedisStore.from_url(settings.redis_url)
+    try:
+        store.ping()
+    except MigrateError:
+        raise ConfigError("REDIS_URL", "no Redis answers there (is it running and reachable?)") from None
+    client = web_client(settings)
+    try:
+        client.auth_test()
+    except SlackApiError as err:
+        raise ConfigError("SLACK_BOT_TOKEN", f"Slack refused it ({err.response.get('error', 'error')})") from None
+    except OSError as err:
+        raise ConfigError("SLACK_API_URL", f"the Slack Web API did not answer ({type(err).__name__})") from None
+    policy = build_policy(settings, slack_group_lookup(client))
+    try:
+        world = build_world(settings.providers, settings.world_config())
+    except MigrateError as err:
+        raise ConfigError("MIGRATE_PROVIDERS", str(err)) from None
+    engine = Engine(store=store, world=world, policy=policy)
+    deps = Deps(engine=engine, redis=store.r, policy=policy, pending_approvals=lambda: len(store.pending_approvals()))
+    app = create_app(settings, deps, client=client)
+    web = WebApp(None if settings.socket_mode else app, deps)
+    return Runtime(settings, deps, client, app, web, Housekeeper(deps, client))
