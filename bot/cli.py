@@ -20,18 +20,20 @@ def main(argv: list[str] | None = None) -> int:
     console.add_argument("--dwell", type=float, default=None, help="seconds between weight increases (default 180)")
     console.add_argument("--seed", default=None, help="YAML seed of the simulated world")
     sub.add_parser("serve", help="run the Slack app (see README)", add_help=False)
-    routes = sub.add_parser("check-routes", help="the route check on its own, read-only")
-    from bot import check_routes
-
-    check_routes.add_arguments(routes)
+    sub.add_parser("check-routes", help="the route check on its own, read-only (needs no Slack, Redis or cloud)",
+                   add_help=False)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:
         from bot import serve
 
         return serve.main(argv[1:])
+    if argv[:1] == ["check-routes"]:
+        from bot import check_routes
+
+        routes = argparse.ArgumentParser(prog="migrate-bot check-routes")
+        check_routes.add_arguments(routes)
+        return check_routes.run(routes.parse_args(argv[1:]))
     args = parser.parse_args(argv)
-    if args.command == "check-routes":
-        return check_routes.run(args)
     from bot.runtime import open_store
 
     if args.command == "demo":

@@ -1,0 +1,55 @@
+"""The console and the demo as a person runs them: real processes, real pipes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import redis
+
+
+def _run(args: list[str], redis_url: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REDIS_URL": redis_url}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+
+
+def test_console_prints_one_clear_error_per_bad_line(redis_url: str) -> None:
+    done = _run(["console", "--user", "alice"], redis_url, stdin="/migrate weight abc\n/migrate frobnicate\n")
+    assert done.returncode == 0
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert len(lines) == 2
+    assert "`abc` is not a weight" in lines[0]
+    assert "Unknown verb `frobnicate`" in lines[1]
+    assert "Traceback" not in done.stderr
+
+
+def test_console_switch_user_for_an_approval(redis_url: str) -> None:
+    script = "\n".join([
+        "/migrate start cluster=demo-cluster gateway=gw-demo", "/migrate check",
+        "/migrate method slb service=ingress-nginx/nginx-ingress-lb", "/migrate switch", "/migrate weight 10",
+        "/migrate verify", "/migrate approve", "switch-user bob", "/migrate approve", "/migrate status",
+    ]) + "\n"
+    done = _run(["console", "--user", "alice"], redis_url, stdin=script)
+    assert done.returncode == 0, done.stderr
+    assert "someone else must approve" in done.stdout
+    assert "Traffic verified by alice, approved by bob" in done.stdout
+    assert "MSE █░░░░░░░░░ 9%" in done.stdout
+
+
+def test_demo_completes_with_all_traffic_on_mse_and_leaves_nothing(redis_url: str) -> None:
+    done = _run(["demo"], redis_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("Migration m-") and last.endswith("completed: 100% of traffic on MSE.")
+    assert "shortened" in done.stdout
+    assert "someone else must approve" in done.stdout  # the refused self-approval
+    assert redis.Redis.from_url(redis_url).dbsize() == 0
+
+
+def test_demo_without_redis_says_so_and_still_runs() -> None:
+    done = _run(["demo"], "redis://127.0.0.1:1/0")
+    assert done.returncode == 0, done.stderr
+    assert "nothing is persisted" in done.stderr
+    assert done.stdout.strip().endswith("100% of traffic on MSE.")
