@@ -704,7 +704,8 @@ class Emulator:
         return cfg
 
     def start(self) -> Emulator:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="openapi-emulator", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="openapi-emulator", daemon=True)
         self._thread.start()
         return self
 
