@@ -19,8 +19,7 @@ MERGE_TYPES = ("application/merge-patch+json", "application/strategic-merge-patc
 
 
 def _resources(*items: tuple[str, str, bool, list[str]]) -> list[dict[str, Any]]:
-    return [{"name": name, "singularName": name.rstrip("es") if name.endswith("sses") else name.rstrip("s"),
-             "namespaced": namespaced, "kind": kind, "verbs": verbs}
+    return [{"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind, "verbs": verbs}
             for name, kind, namespaced, verbs in items]
 
 

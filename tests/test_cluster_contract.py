@@ -1,0 +1,99 @@
+"""One set of ClusterPort scenarios, run against SimCluster and against KubeCluster on the test API server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from commands.errors import ProviderError
+from commands.ports import ClusterPort
+from providers.kube import KubeCluster
+from providers.sim.state import load_seed
+from providers.sim.world import SimWorld
+from tests.kube_api_server import KubeApiServer
+from tests.kube_seed import seed_from_sim
+
+NS, LB = "ingress-nginx", "nginx-ingress-lb"
+
+
+def seed() -> dict[str, Any]:
+    """The demo seed plus the class cases it lacks: the legacy annotation and no class at all."""
+    data = load_seed()
+    data["clusters"]["demo-cluster"]["ingresses"] += [
+        {"namespace": "legacy", "name": "old-style", "annotations": {"kubernetes.io/ingress.class": "nginx"},
+         "rules": [{"host": "old.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}]},
+        {"namespace": "legacy", "name": "classless",
+         "rules": [{"host": "bare.example.com", "paths": [{"path": "/x", "pathType": "Prefix"}]}]},
+    ]
+    return data
+
+
+@pytest.fixture(params=["sim", "kube"])
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ClusterPort]:
+    data = seed()
+    if request.param == "sim":
+        path = tmp_path / "seed.yaml"
+        path.write_text(yaml.safe_dump(data))
+        yield SimWorld.from_seed(path).cluster("demo-cluster")
+        return
+    with KubeApiServer() as api:
+        seed_from_sim(api, data["clusters"]["demo-cluster"])
+        yield KubeCluster("demo-cluster", kubeconfig=api.kubeconfig(), vpc_id="vpc-demo", backoff=0.001)
+
+
+def test_describe(cluster: ClusterPort) -> None:
+    info = cluster.describe()
+    assert (info.id, info.vpc_id, info.default_ingress_class) == ("demo-cluster", "vpc-demo", "nginx")
+
+
+def test_lists_the_class_with_legacy_and_default(cluster: ClusterPort) -> None:
+    found = sorted(cluster.list_ingresses(ingress_class="nginx"), key=lambda i: (i.namespace, i.name))
+    assert [(i.namespace, i.name, i.class_source) for i in found] == [
+        ("api", "public-api", "spec"), ("legacy", "classless", "default"), ("legacy", "old-style", "annotation"),
+        ("shop", "storefront", "spec")]
+    store = found[-1]
+    assert store.tls_hosts == ("shop.example.com",) and store.paths == (("shop.example.com", "/", "Prefix"),)
+    assert dict(store.annotations) == {"nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                                       "nginx.ingress.kubernetes.io/service-weight": ""}
+    assert [i.name for i in cluster.list_ingresses(ingress_class="internal")] == ["grafana"]
+
+
+def test_get_service(cluster: ClusterPort) -> None:
+    svc = cluster.get_service(namespace=NS, name=LB)
+    assert svc is not None and svc.load_balancer_ip == "47.100.0.10"
+    assert svc.labels["service.k8s.alibaba/loadbalancer-id"] == "lb-demo"
+    assert [(p.port, p.name, p.node_port) for p in svc.ports] == [(80, "http", 30080), (443, "https", 30443)]
+    assert cluster.get_service(namespace=NS, name="nope") is None
+
+
+def test_replace_then_restore_exactly(cluster: ClusterPort) -> None:
+    original = dict(cluster.get_service(namespace=NS, name=LB).annotations)  # type: ignore[union-attr]
+    changed = cluster.replace_service_annotations(namespace=NS, name=LB, annotations={"a": "1"})
+    assert dict(changed.annotations) == {"a": "1"} and changed.resource_version
+    same = cluster.replace_service_annotations(namespace=NS, name=LB, annotations={"a": "1"})
+    assert same.resource_version == changed.resource_version
+    restored = cluster.replace_service_annotations(namespace=NS, name=LB, annotations=original)
+    assert dict(restored.annotations) == original
+
+
+def test_patch_sets_and_removes(cluster: ClusterPort) -> None:
+    weight = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-weight"
+    spec = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-spec"
+    svc = cluster.patch_service_annotations(namespace=NS, name=LB, changes={weight: "0", spec: None, "absent": None})
+    assert svc.annotations[weight] == "0" and spec not in svc.annotations
+
+
+def test_writes_to_a_missing_service_fail_with_not_found(cluster: ClusterPort) -> None:
+    with pytest.raises(ProviderError) as err:
+        cluster.replace_service_annotations(namespace=NS, name="nope", annotations={})
+    assert err.value.code == "NotFound"
+
+
+def test_delete_is_idempotent(cluster: ClusterPort) -> None:
+    assert cluster.delete_service(namespace=NS, name=LB) is True
+    assert cluster.delete_service(namespace=NS, name=LB) is False
+    assert cluster.get_service(namespace=NS, name=LB) is None
