@@ -1,0 +1,107 @@
+"""Whole migrations through the real SDK clients against the emulator, with faults injected
+everywhere, ending in the cloud state the procedure describes. The steps are driven through
+the ports directly (the engine's own tests cover its phases); here the point is that every
+cloud call survives throttling and 5xx and leaves the right state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from commands.ccm import CCM_TAGS
+from commands.traffic import spread
+from providers.alibaba import AlibabaCloud
+from tests.openapi_emulator import Emulator
+
+GW, SLB, CLUSTER = "gw-demo", "lb-demo", "demo-cluster"
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(retry_after_ms=5, rng_seed=11) as running:
+        running.throttle("*", times=None, probability=0.2)
+        running.fail("*", times=None, status=503, probability=0.1)
+        yield running
+
+
+@pytest.fixture
+def cloud(emu: Emulator) -> AlibabaCloud:
+    return AlibabaCloud.from_config(emu.config(max_attempts=10, backoff_ms=2, max_backoff_ms=10))
+
+
+def _preflight(cloud: AlibabaCloud) -> None:
+    gw = cloud.gateway.get_gateway(gateway_id=GW)
+    assert gw is not None and gw.status == "running"
+    assert tuple(int(p) for p in gw.version.split(".")) >= (1, 2, 22)
+    lb = cloud.slb.describe(slb_id=SLB)
+    assert lb is not None and gw.vpc_id == lb.vpc_id
+    assert all(s.ingress_class == "nginx" for s in cloud.gateway.ingress_sources(gateway_id=GW)
+               if s.cluster == CLUSTER)
+
+
+def test_a_whole_slb_reuse_migration(emu: Emulator, cloud: AlibabaCloud) -> None:
+    _preflight(cloud)
+    source = cloud.gateway.listen(gateway_id=GW, cluster=CLUSTER, ingress_class="nginx")
+    assert (source.enable_ingress, source.enable_status) == (True, False)
+    assert {r.host for r in cloud.gateway.routes(gateway_id=GW)} == {"shop.example.com", "api.example.com"}
+
+    lb = cloud.slb.describe(slb_id=SLB)
+    assert lb is not None
+    listener = next(li for li in lb.listeners if li.port == 80)
+    assert not listener.acl_on
+    cloud.slb.set_tags(slb_id=SLB, tags={}, remove=CCM_TAGS)  # 4a: detach from cluster management
+    cloud.slb.set_scheduler(slb_id=SLB, port=80, protocol=listener.protocol, scheduler="wrr")
+    cloud.gateway.join_slb(gateway_id=GW, slb_id=SLB, vgroup_id=listener.vgroup_id, port=80,
+                           protocol=listener.protocol)
+    nodes = cloud.gateway.get_gateway(gateway_id=GW).node_ips  # type: ignore[union-attr]
+    mse_ids = [b.server_id for b in cloud.slb.backends(vgroup_id=listener.vgroup_id) if b.ip in nodes]
+
+    def set_mse_total(total: int) -> int:
+        cloud.slb.set_weights(vgroup_id=listener.vgroup_id,
+                              weights=dict(zip(mse_ids, spread(total, len(mse_ids)), strict=True)))
+        return sum(b.weight for b in cloud.slb.backends(vgroup_id=listener.vgroup_id) if b.ip in nodes)
+
+    assert [set_mse_total(w) for w in (5, 25)] == [5, 25]
+    assert set_mse_total(0) == 0  # rollback
+    assert [set_mse_total(w) for w in (10, 50, 100)] == [10, 50, 100]
+
+    final = cloud.slb.describe(slb_id=SLB)
+    assert final is not None and not set(CCM_TAGS) & set(final.tags)
+    assert next(li.scheduler for li in final.listeners if li.port == 80) == "wrr"
+    weights = {b.server_id: b.weight for b in cloud.slb.backends(vgroup_id=listener.vgroup_id)}
+    assert weights == {"i-nginx-1": 50, "i-nginx-2": 50, "eni-gw-demo-1": 34, "eni-gw-demo-2": 33,
+                       "eni-gw-demo-3": 33}
+    assert sum(emu.calls.values()) > len(emu.calls)  # faults did happen and were retried
+
+
+def test_a_whole_dns_migration(emu: Emulator, cloud: AlibabaCloud) -> None:
+    _preflight(cloud)
+    cloud.gateway.listen(gateway_id=GW, cluster=CLUSTER, ingress_class="nginx")
+    target = cloud.gateway.get_gateway(gateway_id=GW).slb_address  # type: ignore[union-attr]
+    domains = sorted({r.host for r in cloud.gateway.routes(gateway_id=GW)})
+    assert all(cloud.dns.zone_for(domain=d) == "example.com" for d in domains)
+    mse = {d: cloud.dns.add_record(domain=d, type="A", value=target, enabled=False) for d in domains}
+    for d in domains:
+        cloud.dns.set_weighted(domain=d, on=True)
+        nginx = next(r for r in cloud.dns.records(domain=d) if r.value != target)
+        cloud.dns.set_weight(record_id=nginx.id, weight=100)
+        cloud.dns.set_enabled(record_id=mse[d].id, enabled=True)
+    for weight in (5, 50):
+        for d in domains:
+            cloud.dns.set_weight(record_id=mse[d].id, weight=weight)
+    for d in domains:  # rollback, then forward again
+        cloud.dns.set_enabled(record_id=mse[d].id, enabled=False)
+        cloud.dns.set_enabled(record_id=mse[d].id, enabled=True)
+        cloud.dns.set_weight(record_id=mse[d].id, weight=100)
+    for d in domains:  # cutover: NGINX's records stop answering
+        for r in cloud.dns.records(domain=d):
+            if r.value != target:
+                cloud.dns.set_enabled(record_id=r.id, enabled=False)
+
+    emu.clear_faults()
+    for d in domains:
+        live = [(r.value, r.weight) for r in cloud.dns.records(domain=d) if r.enabled]
+        assert live == [(target, 100)]
+        assert len(cloud.dns.records(domain=d)) == 2
+    assert emu.state.weighted == {d: True for d in domains}
