@@ -99,6 +99,10 @@ def test_values_yaml_satisfies_its_schema() -> None:
     {"slack": {"botToken": "xapp-wrong-kind"}},
     {"rbac": {"nginxNamespace": ""}},
     {"config": {"operators": ["alice"]}},              # Slack user ids, not names
+    {"config": {"operators": []}},                     # nobody could run a migration: the bot refuses it
+    {"config": {"required_approvals": 0}},
+    {"config": {"dwel_seconds": 60}},                  # the bot refuses unknown keys
+    {"config": {"alibaba": {"access_key_secret": "x"}}},  # a ConfigMap is no place for keys: use RRSA
     {"resources": {"limits": {"memory": "lots"}}},
 ], ids=lambda m: json.dumps(m, sort_keys=True))
 def test_schema_rejects_mistakes(mistake: dict[str, Any]) -> None:
@@ -249,6 +253,14 @@ def test_config_file_is_mounted_where_migrate_config_points() -> None:
     assert env_of(docs)["MIGRATE_PROVIDERS"]["value"] == "alibaba"
 
 
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_the_bot_accepts_the_rendered_config(name: str) -> None:
+    from bot.config import parse_config  # the same check `migrate-bot serve` runs before it starts
+
+    cm = one(render(VALUE_SETS[name]), "ConfigMap")
+    parse_config(yaml.safe_load(cm["data"]["config.yaml"]))
+
+
 # --- secrets -----------------------------------------------------------------------------------------
 
 
@@ -332,6 +344,7 @@ def test_image_reference() -> None:
 def test_notes_warn_about_missing_settings() -> None:
     notes = render_chart(CHART, {}, name=RELEASE, namespace=NAMESPACE)["migrate-bot/templates/NOTES.txt"]
     assert "no Slack tokens" in notes and "no Redis" in notes and "rrsaRoleName is empty" in notes
+    assert 'config.operators is "*"' in notes
     full = deep_merge(deep_merge(SECRET_VALUES, VALUE_SETS["three-replicas-rrsa"]), VALUE_SETS["ingress"])
     notes = render_chart(CHART, full, name=RELEASE, namespace=NAMESPACE)["migrate-bot/templates/NOTES.txt"]
     assert "WARNING" not in notes
