@@ -125,7 +125,6 @@ def _short(key: str) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    text = text.replace("\n", "\\n")
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -133,7 +132,7 @@ def _finding_line(f: Finding) -> str:
     alt = f" Use {f.mse_alternative}." if f.mse_alternative else ""
     head = f.note.split(" Source: ")[0]
     return (f"{f.severity.upper():8} {f.namespace}/{f.name} {f.annotation}={json.dumps(_clip(f.value, 60))} "
-            f"[{f.status}] {_clip(head, 200)}{alt}")
+            f"[{f.status}] {_clip(head, 240)}{alt}")
 
 
 # ---- the table ------------------------------------------------------------------------------
@@ -320,9 +319,8 @@ def _tls_redirect(ing: Ingress) -> list[Finding]:
         return []
     key = NGINX + "ssl-redirect"
     return [_finding(ing, key, ann.get(key, ""), "partial", "blocking", key,
-                     f"TLS hosts {', '.join(ing.tls_hosts)}: NGINX redirects HTTP to HTTPS (308) by default, MSE "
-                     'only when ssl-redirect or force-ssl-redirect is "true". Add ssl-redirect: "true" '
-                     "(NGINX already behaves so) to keep the redirect.")]
+                     f"TLS hosts {', '.join(ing.tls_hosts)}: NGINX redirects HTTP to HTTPS by default, MSE only "
+                     'when ssl-redirect or force-ssl-redirect is "true"; set ssl-redirect: "true" to keep it.')]
 
 
 def _regex(ing: Ingress) -> list[Finding]:

@@ -35,7 +35,7 @@ class Op:
 
     def where(self) -> str:
         target = f"{self.resource}/{self.name}" if self.name else self.resource
-        return f"{target} in namespace {self.namespace}" if self.namespace else f"{target} (all namespaces)"
+        return f"{target} in namespace {self.namespace}" if self.namespace else f"{target} (cluster-wide)"
 
     def can_i(self) -> str:
         scope = f"-n {self.namespace}" if self.namespace else "-A"

@@ -1,0 +1,79 @@
+"""`migrate-bot check-routes`: the route check on its own, read-only, before anyone plans a migration.
+
+It needs a kubeconfig and nothing else (no Slack, Redis or cloud credentials), so a platform
+team can run it on day one. Exit 0 with no blocking findings, 1 with some, 2 when the check
+could not run; then stderr gets one line saying what failed, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from kubernetes import config
+
+from commands.errors import MigrateError
+from commands.routecheck import check_routes, parse_version
+from providers.kube import KubeCluster
+
+OK, BLOCKING, FAILED = 0, 1, 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: its current context)")
+    parser.add_argument("--in-cluster", action="store_true", help="use the pod's service account instead")
+    parser.add_argument("--ingress-class", default="nginx", metavar="CLASS",
+                        help="the Ingress class being migrated (default: nginx)")
+    parser.add_argument("--gateway-version", metavar="X.Y.Z",
+                        help="the MSE gateway version, to flag annotations it is too old for (e.g. 1.2.25)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per API call (default: 10)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.gateway_version:
+            parse_version(args.gateway_version)  # a typo fails before any API call
+        with KubeCluster(_cluster_name(args), kubeconfig=args.kubeconfig, context=args.context,
+                         in_cluster=getattr(args, "in_cluster", False), timeout=args.timeout) as cluster:
+            report = check_routes(cluster.list_ingresses(ingress_class=args.ingress_class),
+                                  gateway_version=args.gateway_version)
+    except MigrateError as err:
+        return _fail(str(err))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    except Exception as err:  # the promise is one line, whatever went wrong
+        return _fail(f"unexpected {type(err).__name__}: {err}")
+    text = json.dumps(report.to_json_dict(), indent=2) if args.format == "json" else report.to_text()
+    try:
+        print(text)
+    except BrokenPipeError:  # `| head` closed the pipe: the exit code still counts
+        pass
+    return BLOCKING if report.blocking else OK
+
+
+def _cluster_name(args: argparse.Namespace) -> str:
+    """The context's name, so errors say which cluster; the loader reports a bad file itself."""
+    if args.context or getattr(args, "in_cluster", False):
+        return str(args.context or "in-cluster")
+    try:
+        return str(config.list_kube_config_contexts(config_file=args.kubeconfig)[1]["name"])
+    except Exception:
+        return "current context"
+
+
+def _fail(message: str) -> int:
+    print(f"check-routes: {message.splitlines()[0] if message else 'failed'}", file=sys.stderr)
+    return FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="migrate-bot check-routes", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""`migrate-bot check-routes` against a kubeconfig for the local API server: both formats, all exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.check_routes import add_arguments, run
+from providers.sim.state import load_seed
+from tests.kube_api_server import KubeApiServer, ingress_json
+from tests.kube_seed import seed_from_sim
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def api() -> Iterator[KubeApiServer]:
+    with KubeApiServer() as server:
+        seed_from_sim(server, load_seed()["clusters"]["demo-cluster"])
+        yield server
+
+
+def check(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return run(parser.parse_args(list(argv)))
+
+
+def add_blocking(api: KubeApiServer) -> None:
+    api.add_ingress(ingress_json("pay", "checkout", ingress_class="nginx", tls=["pay.example.com"],
+                                 rules={"pay.example.com": ["/"]},
+                                 annotations={"nginx.ingress.kubernetes.io/proxy-read-timeout": "300",
+                                              "nginx.ingress.kubernetes.io/denylist-source-range": "10.0.0.0/8"}))
+
+
+def test_text_report_and_exit_0_without_blocking(api: KubeApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check("--kubeconfig", api.kubeconfig()) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Route check: 2 Ingresses: 0 blocking, 0 warnings, 1 info"
+    assert out[1].startswith("Top annotations: ")
+    assert out[2].startswith("INFO     shop/storefront nginx.ingress.kubernetes.io/service-weight=\"\" [ignored]")
+
+
+def test_json_report_and_exit_1_with_blocking(api: KubeApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    add_blocking(api)
+    code = check("--kubeconfig", api.kubeconfig(), "--format", "json", "--gateway-version", "1.2.25")
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert data["ingresses"] == 3 and data["summary"] == {"blocking": 3, "warning": 0, "info": 1}
+    blocking = {(f["name"], f["annotation"]) for f in data["findings"] if f["severity"] == "blocking"}
+    assert blocking == {("checkout", "nginx.ingress.kubernetes.io/proxy-read-timeout"),
+                        ("checkout", "nginx.ingress.kubernetes.io/ssl-redirect"),
+                        ("checkout", "nginx.ingress.kubernetes.io/denylist-source-range")}
+
+
+def test_other_ingress_class_and_context(api: KubeApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    config = api.kubeconfig(context="prod")
+    assert check("--kubeconfig", config, "--context", "prod", "--ingress-class", "internal") == 0
+    assert capsys.readouterr().out.startswith("Route check: 1 Ingress: 0 blocking")
+
+
+@pytest.mark.parametrize(("setup", "argv", "says"), [
+    ("", ["--kubeconfig", "/nonexistent/config"], "could not load kubeconfig /nonexistent/config"),
+    ("", ["--context", "nope"], "context nope"),
+    ("", ["--gateway-version", "latest"], "gateway version 'latest' is not a version"),
+    ("403", [], "may not list ingressclasses.networking.k8s.io"),
+    ("401", [], "did not accept the bot's credentials"),
+])
+def test_errors_exit_2_with_one_line(api: KubeApiServer, capsys: pytest.CaptureFixture[str], setup: str,
+                                     argv: list[str], says: str) -> None:
+    if setup:
+        api.fail(int(setup))
+    if "--kubeconfig" not in argv:
+        argv = ["--kubeconfig", api.kubeconfig(), *argv]
+    assert check(*argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and says in captured.err
+    assert captured.err.count("\n") == 1 and captured.err.startswith("check-routes: ")
+
+
+def test_as_a_process_no_traceback_and_the_exit_code(api: KubeApiServer) -> None:
+    add_blocking(api)
+    api.fail(403)
+    done = subprocess.run([sys.executable, "-m", "bot.check_routes", "--kubeconfig", api.kubeconfig(), "--timeout",
+                           "2"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
