@@ -7,6 +7,7 @@ the port speaks full names, so every call first finds the hosted zone of the nam
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from alibabacloud_alidns20150109 import models as m
@@ -37,7 +38,7 @@ class AliDns:
             page = 1
             while True:
                 req = m.DescribeDomainsRequest(page_number=page, page_size=PAGE)
-                body = call("dns.DescribeDomains", lambda req=req: self.client.describe_domains(req)).body
+                body = call("dns.DescribeDomains", partial(self.client.describe_domains, req)).body
                 rows = (body.domains.domain if body.domains else None) or []
                 zones += [d.domain_name for d in rows if d.domain_name]
                 if len(rows) < PAGE or page * PAGE >= int(body.total_count or 0):
@@ -55,7 +56,7 @@ class AliDns:
         while True:
             req = m.DescribeSubDomainRecordsRequest(sub_domain=domain, page_number=page, page_size=PAGE)
             body = call("dns.DescribeSubDomainRecords",
-                        lambda req=req: self.client.describe_sub_domain_records(req)).body
+                        partial(self.client.describe_sub_domain_records, req)).body
             rows = (body.domain_records.record if body.domain_records else None) or []
             out += rows
             if len(rows) < PAGE or page * PAGE >= int(body.total_count or 0):

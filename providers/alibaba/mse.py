@@ -9,6 +9,7 @@ groups it joined (read through the SLB port).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from alibabacloud_mse20190531 import models as m
@@ -65,7 +66,7 @@ class MseGateway:
             req = m.ListGatewayRouteRequest(page_number=page, page_size=PAGE,
                                             filter_params=m.ListGatewayRouteRequestFilterParams(
                                                 gateway_unique_id=gateway_id))
-            data = call("mse.ListGatewayRoute", lambda req=req: self.client.list_gateway_route(req)).body.data
+            data = call("mse.ListGatewayRoute", partial(self.client.list_gateway_route, req)).body.data
             results = (data.result if data else None) or []
             for r in results:
                 path = "/"
@@ -153,7 +154,7 @@ class MseGateway:
             if entry.slb_id == slb_id and entry.vserver_group_id:
                 req = m.DeleteGatewaySlbRequest(gateway_unique_id=gateway_id, slb_id=slb_id, id=entry.id,
                                                 delete_slb=False)
-                call("mse.DeleteGatewaySlb", lambda req=req: self.client.delete_gateway_slb(req))
+                call("mse.DeleteGatewaySlb", partial(self.client.delete_gateway_slb, req))
 
     def _slb_entries(self, gateway_id: str) -> list[Any]:
         req = m.ListGatewaySlbRequest(gateway_unique_id=gateway_id)

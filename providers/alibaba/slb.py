@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from alibabacloud_slb20140515 import models as m
@@ -56,7 +57,7 @@ class Slb:
             req = m.DescribeLoadBalancerListenersRequest(region_id=self.region, load_balancer_id=[slb_id],
                                                          max_results=100, next_token=token)
             body = call("slb.DescribeLoadBalancerListeners",
-                        lambda req=req: self.client.describe_load_balancer_listeners(req)).body
+                        partial(self.client.describe_load_balancer_listeners, req)).body
             out += [Listener(int(li.listener_port), (li.listener_protocol or "").upper(), li.scheduler or "",
                              (li.acl_status or "off") == "on", li.vserver_group_id or "")
                     for li in body.listeners or []]
@@ -69,13 +70,13 @@ class Slb:
         for start in range(0, len(keys), CHUNK):
             untag = m.UntagResourcesRequest(region_id=self.region, resource_type="instance", resource_id=[slb_id],
                                             tag_key=keys[start:start + CHUNK])
-            call("slb.UntagResources", lambda untag=untag: self.client.untag_resources(untag))
+            call("slb.UntagResources", partial(self.client.untag_resources, untag))
         items = list(tags.items())
         for start in range(0, len(items), CHUNK):
             tag = m.TagResourcesRequest(region_id=self.region, resource_type="instance", resource_id=[slb_id],
                                         tag=[m.TagResourcesRequestTag(key=k, value=v)
                                              for k, v in items[start:start + CHUNK]])
-            call("slb.TagResources", lambda tag=tag: self.client.tag_resources(tag))
+            call("slb.TagResources", partial(self.client.tag_resources, tag))
 
     def set_scheduler(self, *, slb_id: str, port: int, protocol: str, scheduler: str) -> None:
         if protocol.upper() not in SET_LISTENER:
@@ -112,7 +113,7 @@ class Slb:
         for start in range(0, len(entries), CHUNK):
             req = m.SetVServerGroupAttributeRequest(region_id=self.region, vserver_group_id=vgroup_id,
                                                     backend_servers=json.dumps(entries[start:start + CHUNK]))
-            call("slb.SetVServerGroupAttribute", lambda req=req: self.client.set_vserver_group_attribute(req))
+            call("slb.SetVServerGroupAttribute", partial(self.client.set_vserver_group_attribute, req))
 
 
 def _backend(b: Any) -> Backend:
