@@ -8,6 +8,7 @@ lose their buttons. Refusals and read-only answers go to the asker alone.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from typing import Any, Protocol
@@ -85,7 +86,7 @@ class Publisher:
                                                 blocks=self.status_blocks(latest))
             ts = str(resp["ts"])
             attached = self.deps.engine.attach_card(m.id, card_ts=ts)
-            if attached.version != latest.version:
+            if _drawn(attached) != _drawn(latest):
                 self._update_card(attached)  # the record moved while we posted: draw the newer one
             return ts
 
@@ -117,6 +118,11 @@ class Publisher:
     def thread(self, m: Migration, card_ts: str, text: str) -> None:
         if text:
             self.client.chat_postMessage(channel=m.channel, thread_ts=card_ts, text=text[:39_000])
+
+
+def _drawn(m: Migration) -> Migration:
+    """What the card shows of a record: everything but its version and the card's own ts."""
+    return dataclasses.replace(m, version=0, card_ts="")
 
 
 def _snip(content: str) -> str:

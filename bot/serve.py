@@ -27,7 +27,7 @@ class Server(BaseApplication):  # type: ignore[misc]
     """gunicorn run programmatically, so `serve` needs no gunicorn command line or config file."""
 
     def __init__(self, wsgi: Callable[..., Any], options: dict[str, Any]) -> None:
-        self.wsgi, self.options = wsgi, options
+        self.application, self.options = wsgi, options
         super().__init__()
 
     def load_config(self) -> None:
@@ -35,7 +35,7 @@ class Server(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Callable[..., Any]:
-        return self.wsgi
+        return self.application
 
 
 def gunicorn_options(runtime: Runtime, *, port: int, threads: int) -> dict[str, Any]:

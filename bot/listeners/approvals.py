@@ -40,7 +40,7 @@ def decide(deps: Deps, body: dict[str, Any], client: WebClient, *, approve: bool
             outcome = deps.engine.decide(migration_id=value.migration, approval_id=value.approval, user=tap.user,
                                          channel=tap.channel, approve=approve,
                                          idempotency_key=engine_key(tap.delivery))
-            count(deps, outcome)
+            count(deps, outcome, verb)
             Publisher(client, deps).publish(outcome, reply=reply, approval_ts=tap.message_ts)
 
     with bound(user=tap.user, channel=tap.channel, verb=verb):

@@ -53,7 +53,7 @@ def tap_to_command(deps: Deps, body: dict[str, Any], client: WebClient, line: Ca
         with bound(migration=value.migration):
             outcome = deps.engine.handle(Request(text=line(value), user=tap.user, channel=tap.channel,
                                                  idempotency_key=engine_key(tap.delivery)))
-            count(deps, outcome)
+            count(deps, outcome, verb)
             Publisher(client, deps).publish(outcome, reply=reply)
 
     with bound(user=tap.user, channel=tap.channel, verb=verb):

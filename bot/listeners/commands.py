@@ -34,7 +34,7 @@ def handle_command(deps: Deps, body: dict[str, Any], client: WebClient, respond:
             return
         outcome = deps.engine.handle(Request(text=text, user=user, channel=channel,
                                              idempotency_key=engine_key(delivery)))
-        count(deps, outcome)
+        count(deps, outcome, verb)
         with bound(migration=outcome.migration.id if outcome.migration else ""):
             Publisher(client, deps).publish(outcome, reply=reply)
 

@@ -47,11 +47,12 @@ def first_delivery(deps: Deps, delivery: str) -> bool:
     return first
 
 
-def count(deps: Deps, outcome: Outcome) -> None:
-    """Metrics by verb and result; a carried-out rollback is counted on its own too."""
+def count(deps: Deps, outcome: Outcome, verb: str) -> None:
+    """Metrics by verb and result (refusals carry no verb: the asked one is used); rollbacks on their own too."""
     result = "duplicate" if outcome.replayed else ("ok" if outcome.ok else "refused")
-    deps.metrics.command(outcome.verb, result)
-    if outcome.verb == "rollback" and outcome.ok and not outcome.ephemeral and not outcome.replayed:
+    verb = outcome.verb or verb
+    deps.metrics.command(verb, result)
+    if verb == "rollback" and outcome.ok and not outcome.ephemeral and not outcome.replayed:
         deps.metrics.rollback()
 
 
