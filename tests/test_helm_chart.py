@@ -38,6 +38,9 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
                          "redis": {"existingSecret": "redis-creds", "existingSecretKey": "url"}},
     "ingress": {"ingress": {"enabled": True, "className": "mse", "host": "migrate-bot.example.com",
                             "tlsSecretName": "migrate-bot-tls"}},
+    "redis-ca": {"redis": {"existingSecret": "redis-creds"},
+                 "extraVolumes": [{"name": "redis-ca", "secret": {"secretName": "redis-ca"}}],
+                 "extraVolumeMounts": [{"name": "redis-ca", "mountPath": "/etc/migrate-bot-ca", "readOnly": True}]},
     "three-replicas-rrsa": {"replicaCount": 3, "serviceAccount": {"rrsaRoleName": "migrate-bot-ram-role"},
                             "rbac": {"nginxNamespace": "kube-system", "nginxServiceNames": ["nginx-ingress-lb"]},
                             "config": {"operators": ["U012AB3CD"], "approvers": ["U045EF6GH"],
@@ -104,6 +107,8 @@ def test_values_yaml_satisfies_its_schema() -> None:
     {"config": {"dwel_seconds": 60}},                  # the bot refuses unknown keys
     {"config": {"alibaba": {"access_key_secret": "x"}}},  # a ConfigMap is no place for keys: use RRSA
     {"resources": {"limits": {"memory": "lots"}}},
+    {"extraVolumes": [{"name": "root", "hostPath": {"path": "/"}}]},
+    {"extraVolumeMounts": [{"name": "x", "mountPath": "/etc/x", "readOnly": False}]},
 ], ids=lambda m: json.dumps(m, sort_keys=True))
 def test_schema_rejects_mistakes(mistake: dict[str, Any]) -> None:
     with pytest.raises(jsonschema.ValidationError):
@@ -153,7 +158,7 @@ def test_pod_runs_unprivileged(name: str) -> None:
     assert csc["capabilities"] == {"drop": ["ALL"]}
     assert not any(pod.get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
     # nothing from the node; /tmp is the only writable place
-    assert all(set(v) - {"name"} <= {"configMap", "emptyDir"} for v in pod["volumes"])
+    assert all(set(v) - {"name"} <= {"configMap", "emptyDir", "secret"} for v in pod["volumes"])
     writable = [m["mountPath"] for m in container(docs)["volumeMounts"] if not m.get("readOnly")]
     assert writable == ["/tmp"]
 
