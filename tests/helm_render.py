@@ -564,3 +564,32 @@ def manifests(rendered: dict[str, str]) -> list[dict[str, Any]]:
             if doc:
                 docs.append(doc)
     return docs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python tests/helm_render.py CHART [-f values.yaml]... [--name N] [--namespace NS]`: like `helm template`."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("chart")
+    p.add_argument("-f", "--values", action="append", default=[])
+    p.add_argument("--name", default="migrate-bot")
+    p.add_argument("-n", "--namespace", default="default")
+    args = p.parse_args(argv)
+    values: dict[str, Any] = {}
+    for path in args.values:
+        values = deep_merge(values, yaml.safe_load(Path(path).read_text()) or {})
+    try:
+        rendered = render_chart(args.chart, values, name=args.name, namespace=args.namespace)
+    except RenderError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
+    for path, text in sorted(rendered.items()):
+        if not path.endswith("NOTES.txt") and text.strip():
+            print(f"---\n# Source: {path}\n{text.strip()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
