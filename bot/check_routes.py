@@ -59,7 +59,8 @@ def _cluster_name(args: argparse.Namespace) -> str:
     if args.context or getattr(args, "in_cluster", False):
         return str(args.context or "in-cluster")
     try:
-        return str(config.list_kube_config_contexts(config_file=args.kubeconfig)[1]["name"])
+        current = config.list_kube_config_contexts(config_file=args.kubeconfig)[1]  # type: ignore[no-untyped-call]
+        return str(current["name"])
     except Exception:
         return "current context"
 

@@ -41,10 +41,10 @@ class KubeCluster:
         cfg = client.Configuration()
         try:
             if in_cluster:
-                config.load_incluster_config(client_configuration=cfg)
+                config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
             else:
-                config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,
-                                        persist_config=False)
+                config.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=kubeconfig, context=context, client_configuration=cfg, persist_config=False)
         except Exception as err:  # the loaders raise ConfigException, OSError, YAML and key errors alike
             source = "in-cluster config" if in_cluster else f"kubeconfig {kubeconfig or '(default)'}"
             detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -57,7 +57,7 @@ class KubeCluster:
         self.net = client.NetworkingV1Api(self.api)
 
     def close(self) -> None:
-        self.api.close()
+        self.api.close()  # type: ignore[no-untyped-call]
 
     def __enter__(self) -> KubeCluster:
         return self
@@ -170,6 +170,6 @@ class KubeCluster:
             body=raw, auth_settings=["BearerToken"])
         response = self.api.call_api(*params, _request_timeout=_request_timeout)
         if not 200 <= response.status <= 299:
-            response.read()
+            response.read()  # type: ignore[no-untyped-call]
             raise ApiException.from_response(http_resp=response, body=None, data=None)
         return response.response
