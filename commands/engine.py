@@ -27,6 +27,10 @@ from commands.render import clock_time, status_text
 log = logging.getLogger("migrate.engine")
 
 IDEMPOTENCY_TTL = 24 * 3600
+#: Attempts at a provider step whose errors are temporary (throttling, 5xx, timeouts); steps are
+#: safe to repeat. A rollback tries harder: it is the one step that must land.
+STEP_ATTEMPTS = 3
+ROLLBACK_ATTEMPTS = 10
 Prober = Callable[..., list[dict[str, Any]]]
 
 
@@ -133,8 +137,13 @@ class Engine:
                  approval: Approval | None = None, supersede: bool = False) -> tuple[Migration, str]:
         """Record the intent, call the provider, record the result; returns the record and a summary."""
         if m.intent is not None and not supersede:
+            if m.intent.args.get("approval"):
+                raise NotAllowed(f"The approved `{m.intent.verb}` is queued after a failed cloud call; "
+                                 f"`/migrate {m.intent.verb}` retries it.")
             raise NotAllowed(f"`{m.intent.verb}` by {m.intent.user} is still running (since "
                              f"{clock_time(m.intent.started_at)}); wait for it, or `/migrate rollback`.")
+        if approval is not None:
+            args = {**args, "approval": approval.id}
         intent = StepIntent(id=new_id("s"), op=op, verb=verb, user=user, args=args, then=then.value,
                             started_at=self.now())
         started = dataclasses.replace(m, intent=intent,
@@ -144,11 +153,22 @@ class Engine:
         return self._carry_out(m1, intent)
 
     def _carry_out(self, m1: Migration, intent: StepIntent) -> tuple[Migration, str]:
-        try:
-            result = steps.STEPS[intent.op](self.world, m1, intent)
-        except ProviderError as exc:
-            self._record_failure(m1, intent, exc)
-            raise
+        attempts = ROLLBACK_ATTEMPTS if intent.verb == "rollback" else STEP_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            try:
+                result = steps.STEPS[intent.op](self.world, m1, intent)
+                break
+            except ProviderError as exc:
+                if exc.temporary and attempt < attempts:
+                    self.sleep(min(2.0, 0.05 * 2 ** attempt))
+                    continue
+                self._record_failure(m1, intent, exc)
+                if intent.args.get("approval"):
+                    raise ProviderError(exc.meaning, code=exc.code, request_id=exc.request_id, temporary=exc.temporary,
+                                        operation=exc.operation,
+                                        next_step=f"the approved {intent.verb} stays queued; `/migrate {intent.verb}` "
+                                                  "retries it without a new approval") from exc
+                raise
         then = Phase(intent.then)
         action = intent.args.get("action") or intent.verb
         new = self.touched(m1, intent.user, action, intent=None, phase=then, **result.changes)
@@ -161,9 +181,16 @@ class Engine:
             return self._superseded(m1, intent, result.summary)
         return done, result.summary
 
+    def resume(self, m: Migration) -> tuple[Migration, str]:
+        """Carry out the step `m` has queued (an approved step whose provider call failed)."""
+        assert m.intent is not None
+        return self._carry_out(m, m.intent)
+
     def _record_failure(self, m1: Migration, intent: StepIntent, exc: ProviderError) -> None:
+        """The step failed: keep the phase; an approved step keeps its intent so it can be retried."""
+        keep = intent if intent.args.get("approval") else None
         try:
-            self.store.commit(expected_version=m1.version, migration=dataclasses.replace(m1, intent=None),
+            self.store.commit(expected_version=m1.version, migration=dataclasses.replace(m1, intent=keep),
                               event=self.event(intent.user, intent.verb, intent.args, m1, m1.phase,
                                                f"failed: {exc.one_line()}"))
         except Conflict:

@@ -36,10 +36,17 @@ def listen(world: World, m: Migration, intent: StepIntent) -> StepResult:
                       {"saved": saved})
 
 
+def gateway_ips(world: World, m: Migration) -> set[str]:
+    """The gateway's node addresses, as recorded at the switch (one call fewer on the rollback path)."""
+    if m.saved.get("mse_ips"):
+        return set(m.saved["mse_ips"])
+    gw = world.gateway.get_gateway(gateway_id=m.gateway)
+    return set(gw.node_ips) if gw else set()
+
+
 def mse_backends(world: World, m: Migration) -> list[Backend]:
     """The gateway's nodes in the vServer group (by address: they are not the controller's)."""
-    gw = world.gateway.get_gateway(gateway_id=m.gateway)
-    ips = set(gw.node_ips) if gw else set()
+    ips = gateway_ips(world, m)
     assert m.slb is not None
     return [b for b in world.slb.backends(vgroup_id=m.slb.vgroup_id) if b.ip in ips]
 
@@ -47,8 +54,7 @@ def mse_backends(world: World, m: Migration) -> list[Backend]:
 def read_slb_weights(world: World, m: Migration) -> dict[str, Any]:
     """What the SLB really holds: the totals on each side and the share they give MSE."""
     assert m.slb is not None
-    gw = world.gateway.get_gateway(gateway_id=m.gateway)
-    ips = set(gw.node_ips) if gw else set()
+    ips = gateway_ips(world, m)
     backends = world.slb.backends(vgroup_id=m.slb.vgroup_id)
     mse = sum(b.weight for b in backends if b.ip in ips)
     nginx = sum(b.weight for b in backends if b.ip not in ips)
@@ -92,7 +98,8 @@ def switch_slb(world: World, m: Migration, intent: StepIntent) -> StepResult:
         raise ProviderError(f"Service {s.namespace}/{s.service} is gone", code="NotFound")
     if dict(svc.annotations) != target:
         world.cluster(m.cluster).replace_service_annotations(namespace=s.namespace, name=s.service, annotations=target)
-    saved = {**m.saved, **intent.args["saved"]}
+    gw = world.gateway.get_gateway(gateway_id=m.gateway)
+    saved = {**m.saved, **intent.args["saved"], "mse_ips": sorted(gw.node_ips) if gw else []}
     return StepResult(
         f"SLB {s.slb_id} detached from cluster management, listener {s.port}/{s.protocol} on wrr, "
         f"MSE nodes in {s.vgroup_id} at weight 0, Service {s.namespace}/{s.service} annotations replaced",

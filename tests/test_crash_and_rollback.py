@@ -77,7 +77,7 @@ def test_crash_during_switch_keeps_the_original_annotations(redis_url: str) -> N
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     h.ok("alice", "/migrate check")
     h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
-    world.state.fail_next("k8s.replace_service_annotations", code="InternalError")
+    world.state.fail_next("k8s.replace_service_annotations", times=3, code="InternalError")  # outlasts the retries
     failed = h.say("alice", "/migrate switch")
     assert not failed.ok and "InternalError" in failed.text
     assert h.migration().phase is Phase.METHOD_CHOSEN and h.migration().intent is None

@@ -36,8 +36,19 @@ def summary_for(verb: str, m: Migration, args: dict[str, Any]) -> str:
     return WHAT_HAPPENS[verb].format(weights=weights_line(m), delete=delete)
 
 
+def queued(eng: Engine, m: Migration, verb: str) -> Outcome | None:
+    """Retry an approved step whose provider call failed earlier: no second approval needed."""
+    if m.intent is None or m.intent.verb != verb or not m.intent.args.get("approval"):
+        return None
+    m2, summary = eng.resume(m)
+    return eng.reply(m2, f"Retried the approved {verb}: {summary}.", verb=verb)
+
+
 def request(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
     verb = cmd.verb
+    retried = queued(eng, m, verb)
+    if retried is not None:
+        return retried
     transition_for(verb, m.phase)
     if verb == "verify" and m.weights.share <= 0:
         raise NotAllowed("Nothing to verify: MSE takes no traffic yet. "
@@ -50,6 +61,9 @@ def request(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
 
 def abort(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
     """Before the switch nothing carries traffic, so abort is immediate; after it, an approval."""
+    retried = queued(eng, m, "abort")
+    if retried is not None:
+        return retried
     t = transition_for("abort", m.phase)
     if m.phase in BEFORE_SWITCH:
         return execute(eng, m, "abort", {}, user=req.user, approval=None, then=t.target)

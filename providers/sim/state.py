@@ -12,6 +12,7 @@ import contextlib
 import copy
 import fcntl
 import json
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -73,6 +74,7 @@ class SimState:
         self.data = data
         self.path = Path(path) if path else None
         self._lock = threading.RLock()
+        self._rng = random.Random(0)
         if self.path and not self.path.exists():
             self._save()
 
@@ -94,8 +96,8 @@ class SimState:
             calls = self.data["calls"]
             calls[name] = calls.get(name, 0) + 1
             fault = self.data["faults"].get(name) or self.data["faults"].get("*")
-            if fault and fault.get("remaining", 0) > 0:
-                fault["remaining"] -= 1
+            if fault and (fault.get("remaining", 0) > 0 or self._rng.random() < fault.get("rate", 0.0)):
+                fault["remaining"] = max(0, fault.get("remaining", 0) - 1)
                 self._save()
                 raise ProviderError(
                     fault.get("message", "the simulated provider failed this call on purpose"),
@@ -115,6 +117,18 @@ class SimState:
         """Make the next `times` calls of `op` ("*" for any) fail with `code`."""
         with self._mutate() as data:
             data["faults"][op] = {"remaining": times, "code": code, "temporary": temporary, "message": message}
+
+    def fail_rate(self, op: str, rate: float, *, seed: int = 0, code: str = "ServiceUnavailable",
+                  message: str = "the service is temporarily unavailable") -> None:
+        """Make each call of `op` ("*" for any) fail with probability `rate`, reproducibly."""
+        self._rng = random.Random(seed)
+        with self._mutate() as data:
+            data["faults"][op] = {"remaining": 0, "rate": rate, "code": code, "temporary": True, "message": message}
+
+    def clear_faults(self) -> None:
+        with self._mutate() as data:
+            data["faults"] = {}
+            data["latency"] = {}
 
     def add_latency(self, op: str, seconds: float) -> None:
         with self._mutate() as data:
