@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
         store = open_store(args.redis_url, prefix=f"migrate-demo:{secrets.token_hex(3)}")
         try:
-            return demo.run(store)
+            return demo.run(store, world=_demo_world())
         finally:
             _forget(store)
     from bot import console as console_mod
@@ -53,6 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     policy = Policy(dwell_seconds=DEFAULT_DWELL_SECONDS if args.dwell is None else args.dwell)
     engine = Engine(store=store, world=SimWorld.from_seed(args.seed), policy=policy)
     return console_mod.run(engine, user=args.user, channel=args.channel)
+
+
+def _demo_world() -> object | None:
+    """The sim by default; with MIGRATE_PROVIDERS=alibaba, the cloud APIs named in MIGRATE_CONFIG."""
+    providers = os.environ.get("MIGRATE_PROVIDERS", "sim")
+    if providers == "sim":
+        return None
+    import yaml
+
+    from providers.factory import build_world
+
+    path = os.environ.get("MIGRATE_CONFIG")
+    config = yaml.safe_load(open(path).read()) if path else {}
+    config.setdefault("clusters", {}).setdefault("demo-cluster", {"sim_seed": ""})
+    return build_world(providers, config)
 
 
 def _forget(store: object) -> None:

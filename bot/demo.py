@@ -46,7 +46,8 @@ def run(store: RedisStore, *, out: TextIO = sys.stdout, world: object | None = N
     policy = Policy(operators=frozenset({"alice"}), approvers=frozenset({"alice", "bob"}), dwell_seconds=DEMO_DWELL)
     engine = Engine(store=store, world=sim, policy=policy)  # type: ignore[arg-type]
     channel = f"demo-{secrets.token_hex(3)}"
-    out.write("Demo: NGINX Ingress → MSE on the simulated world "
+    where = "the simulated world" if isinstance(sim, SimWorld) else "Alibaba Cloud APIs (MIGRATE_PROVIDERS=alibaba)"
+    out.write(f"Demo: NGINX Ingress → MSE on {where} "
               "(cluster demo-cluster, gateway gw-demo, SLB lb-demo).\n"
               f"The dwell between weight increases is shortened from 180 s to {DEMO_DWELL:g} s for the demo.\n\n")
     migration = None
@@ -74,11 +75,10 @@ def run(store: RedisStore, *, out: TextIO = sys.stdout, world: object | None = N
     return 0 if share >= 100 else 1
 
 
-def _real_share(sim: object, m: object) -> float:
-    """What the SLB itself says, not what the record says."""
+def _real_share(world: object, m: object) -> float:
+    """What the SLB itself says, read back through the providers, not what the record says."""
     from commands.model import Migration
+    from commands.steps import read_slb_weights
 
     assert isinstance(m, Migration) and m.slb is not None
-    if isinstance(sim, SimWorld):
-        return sim.slb_split(m.slb.slb_id, m.slb.vgroup_id, m.gateway)
-    return m.weights.share
+    return float(read_slb_weights(world, m)["share"])  # type: ignore[arg-type]

@@ -23,15 +23,17 @@ class CloudWorld:
             if cfg is None:
                 raise UserError(f"Cluster {cluster_id} is not in the bot's config (`clusters:`); known: "
                                 f"{', '.join(sorted(self._cluster_config)) or 'none'}.")
-            self._clusters[cluster_id] = _cluster(cluster_id, cfg)
+            self._clusters[cluster_id] = _cluster(cluster_id, cfg, self.slb)
         return self._clusters[cluster_id]
 
 
-def _cluster(cluster_id: str, cfg: dict[str, Any]) -> ClusterPort:
+def _cluster(cluster_id: str, cfg: dict[str, Any], slb: LoadBalancerPort) -> ClusterPort:
     if cfg.get("sim_seed") is not None:  # rehearsal: a simulated cluster next to real or emulated cloud APIs
-        from providers.sim.world import SimWorld
+        from providers.sim.state import SimState
+        from providers.sim.world import SimCluster
 
-        return SimWorld.from_seed(cfg.get("sim_seed") or None, path=cfg.get("sim_state")).cluster(cluster_id)
+        state = SimState.from_seed(cfg.get("sim_seed") or None, path=cfg.get("sim_state"))
+        return SimCluster(state, cluster_id, ccm_slb=slb)
     from providers.kube.cluster import KubeCluster
 
     return KubeCluster(cluster_id, kubeconfig=cfg.get("kubeconfig"), context=cfg.get("context"),

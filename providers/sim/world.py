@@ -24,6 +24,7 @@ from commands.ports import (
     IngressSource,
     Listener,
     LoadBalancer,
+    LoadBalancerPort,
     Route,
     Service,
     ServicePort,
@@ -54,8 +55,11 @@ def matches_class(ing: Ingress, ingress_class: str, default_class: str) -> bool:
 
 
 class SimCluster:
-    def __init__(self, state: SimState, cluster_id: str) -> None:
-        self.state, self.id = state, cluster_id
+    """A simulated cluster. With `ccm_slb` it plays the cloud controller against another SLB (a
+    rehearsal on real or emulated cloud APIs), as the real controller would."""
+
+    def __init__(self, state: SimState, cluster_id: str, *, ccm_slb: LoadBalancerPort | None = None) -> None:
+        self.state, self.id, self.ccm_slb = state, cluster_id, ccm_slb
 
     def _cluster(self, data: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -96,7 +100,9 @@ class SimCluster:
                 raw["annotations"] = dict(annotations)
                 raw["resource_version"] += 1
                 _ccm_reconcile(data, self.id, namespace, name)
-            return _service(namespace, name, raw)
+            svc = _service(namespace, name, raw)
+        self._external_ccm(svc.annotations)
+        return svc
 
     def patch_service_annotations(self, *, namespace: str, name: str, changes: Mapping[str, str | None]) -> Service:
         with self.state.op("k8s.patch_service_annotations") as data:
@@ -110,7 +116,9 @@ class SimCluster:
             if raw["annotations"] != before:
                 raw["resource_version"] += 1
                 _ccm_reconcile(data, self.id, namespace, name)
-            return _service(namespace, name, raw)
+            svc = _service(namespace, name, raw)
+        self._external_ccm(svc.annotations)
+        return svc
 
     def delete_service(self, *, namespace: str, name: str) -> bool:
         with self.state.op("k8s.delete_service") as data:
@@ -118,7 +126,24 @@ class SimCluster:
             if raw is None:
                 return False
             _ccm_forget(data, raw)
-            return True
+        self._external_ccm({**raw["annotations"], LB_PREFIX + "weight": "0"})
+        return True
+
+    def _external_ccm(self, annotations: Mapping[str, str]) -> None:
+        """Spread the Service's `-weight` over its NGINX backends in the other SLB's vServer group."""
+        if self.ccm_slb is None or not annotations.get(LB_PREFIX + "vgroup-port"):
+            return
+        try:
+            weight = int(annotations.get(LB_PREFIX + "weight", "100"))
+        except ValueError:
+            return
+        for item in annotations[LB_PREFIX + "vgroup-port"].split(","):
+            vgroup_id = item.split(":")[0].strip()
+            nginx = [b for b in self.ccm_slb.backends(vgroup_id=vgroup_id) if b.description.startswith("k8s/")]
+            shares = [0] * len(nginx) if weight == 0 else [max(1, w) for w in spread(weight, len(nginx))]
+            changed = {b.server_id: w for b, w in zip(nginx, shares, strict=True) if b.weight != w}
+            if changed:
+                self.ccm_slb.set_weights(vgroup_id=vgroup_id, weights=changed)
 
     def _require(self, data: dict[str, Any], namespace: str, name: str) -> dict[str, Any]:
         raw = self._cluster(data)["services"].get(f"{namespace}/{name}")
