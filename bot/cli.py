@@ -6,6 +6,7 @@ import argparse
 import os
 import secrets
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +66,7 @@ def _demo_world() -> object | None:
     from providers.factory import build_world
 
     path = os.environ.get("MIGRATE_CONFIG")
-    config = yaml.safe_load(open(path).read()) if path else {}
+    config = yaml.safe_load(Path(path).read_text()) if path else {}
     config.setdefault("clusters", {}).setdefault("demo-cluster", {"sim_seed": ""})
     return build_world(providers, config)
 
