@@ -80,3 +80,12 @@ def nginx_still_weighted(annotations: Mapping[str, str] | None) -> bool:
     if annotations is None:
         return False
     return annotations.get(WEIGHT, "").strip() != "0"
+
+
+def sentence(code: str, *, detail: str = "") -> str:
+    """One line for a user: the code, what it means in the procedure's terms, and what to do."""
+    entry = explain(code)
+    if entry is None:
+        return code
+    extra = f" ({detail})" if detail else ""
+    return f"{entry.code}: at {entry.step}, {entry.meaning}{extra}. Next: {entry.next_step}."

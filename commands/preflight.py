@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from commands.errors import NotAllowed
-from commands.faq_text import INGRESS_CLASS_CONFLICT
+from commands import faq
 from commands.ports import World
 
 MIN_GATEWAY_VERSION = (1, 2, 22)
@@ -48,8 +48,9 @@ def preflight(world: World, *, cluster: str, gateway: str, ingress_class: str) -
         if src.cluster != cluster:
             continue
         if src.ingress_class != ingress_class:
-            raise NotAllowed(INGRESS_CLASS_CONFLICT.format(gateway=gateway, cluster=cluster,
-                                                           theirs=src.ingress_class, ours=ingress_class))
+            raise NotAllowed(faq.sentence(faq.INGRESS_CLASS_CONFLICT, detail=(
+                f"gateway {gateway} listens to {cluster} with class `{src.ingress_class}`, not `{ingress_class}`; "
+                f"`class={src.ingress_class}` would match")))
         already = True
     notes = [f"gateway {gateway} running version {gw.version}", f"same VPC {gw.vpc_id or info.vpc_id}"]
     if already:

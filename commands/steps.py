@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from commands import ccm
+from commands import ccm, faq
 from commands.errors import ProviderError
 from commands.model import Migration, StepIntent
 from commands.ports import Backend, World
@@ -97,7 +97,13 @@ def switch_slb(world: World, m: Migration, intent: StepIntent) -> StepResult:
     if svc is None:
         raise ProviderError(f"Service {s.namespace}/{s.service} is gone", code="NotFound")
     if dict(svc.annotations) != target:
-        world.cluster(m.cluster).replace_service_annotations(namespace=s.namespace, name=s.service, annotations=target)
+        svc = world.cluster(m.cluster).replace_service_annotations(namespace=s.namespace, name=s.service,
+                                                                   annotations=target)
+    wrong = faq.annotation_mismatches(dict(svc.annotations), target)
+    if wrong:  # the pre-check the console would run after 4b
+        raise ProviderError(faq.sentence(faq.SERVICE_ANNOTATION_NOT_MATCH, detail=f"wrong: {', '.join(wrong)}"),
+                            code=faq.SERVICE_ANNOTATION_NOT_MATCH, temporary=True,
+                            next_step="`/migrate switch` writes them again")
     gw = world.gateway.get_gateway(gateway_id=m.gateway)
     saved = {**m.saved, **intent.args["saved"], "mse_ips": sorted(gw.node_ips) if gw else []}
     return StepResult(
@@ -188,8 +194,10 @@ def cutover(world: World, m: Migration, intent: StepIntent) -> StepResult:
     if m.method == "slb":
         assert m.slb is not None
         _set_mse_total(world, m, mse)
-        world.cluster(m.cluster).patch_service_annotations(
+        svc = world.cluster(m.cluster).patch_service_annotations(
             namespace=m.slb.namespace, name=m.slb.service, changes={ccm.WEIGHT: "0"})
+        if faq.nginx_still_weighted(dict(svc.annotations)):
+            raise ProviderError(faq.sentence(faq.SERVICE_NOT_MATCH), code=faq.SERVICE_NOT_MATCH, temporary=True)
         observed = read_slb_weights(world, m)
         text = f"Service weight annotation set to 0; SLB holds MSE {observed['mse']} / NGINX {observed['nginx']}"
     else:

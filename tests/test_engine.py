@@ -273,3 +273,70 @@ def test_status_shows_drift_made_outside_the_bot(redis_url: str) -> None:
     h.world.slb.set_weights(vgroup_id="rsp-demo-80", weights={mse[0]: 40})
     out = h.say("alice", "/migrate status")
     assert "Drift" in out.text
+
+
+class _StubbornService:
+    """A cluster where something else (a webhook, another controller) undoes part of the bot's Service writes."""
+
+    def __init__(self, inner, *, drop: str) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.drop, self.active = inner, drop, True
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+    def _undo(self, svc):  # type: ignore[no-untyped-def]
+        if not self.active:
+            return svc
+        annotations = {k: v for k, v in svc.annotations.items() if k != self.drop}
+        return self.inner.replace_service_annotations(namespace=svc.namespace, name=svc.name, annotations=annotations)
+
+    def replace_service_annotations(self, **kw):  # type: ignore[no-untyped-def]
+        return self._undo(self.inner.replace_service_annotations(**kw))
+
+    def patch_service_annotations(self, **kw):  # type: ignore[no-untyped-def]
+        svc = self.inner.patch_service_annotations(**kw)
+        if self.drop in kw["changes"] and self.active:
+            return self.inner.patch_service_annotations(namespace=svc.namespace, name=svc.name,
+                                                        changes={self.drop: "100"})
+        return svc
+
+
+def _stubborn_world(drop: str):  # type: ignore[no-untyped-def]
+    from providers.sim.world import SimWorld
+
+    world = SimWorld.from_seed()
+    stubborn = _StubbornService(world.cluster("demo-cluster"), drop=drop)
+    world.cluster = lambda cluster_id: stubborn  # type: ignore[method-assign]
+    return world, stubborn
+
+
+def test_service_annotations_undone_after_4b_explain_the_faq_code(redis_url: str) -> None:
+    from commands.ccm import VGROUP_PORT
+
+    world, stubborn = _stubborn_world(VGROUP_PORT)
+    h = make_harness(redis_url, world=world)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
+    out = h.say("alice", "/migrate switch")
+    assert not out.ok and "MIGRATE_SERVICE_ANNOTATION_NOT_MATCH" in out.text and "step 4b" in out.text
+    assert "vgroup-port" in out.text and h.migration().phase is Phase.METHOD_CHOSEN
+    stubborn.active = False
+    assert h.say("alice", "/migrate switch").ok
+
+
+def test_service_weight_not_zero_after_cutover_explains_the_faq_code(redis_url: str) -> None:
+    world, stubborn = _stubborn_world(WEIGHT)
+    stubborn.active = False
+    h = make_harness(redis_url, world=world)
+    h.to_shifting()
+    h.ok("alice", "/migrate verify")
+    h.ok("bob", "/migrate approve")
+    h.ok("alice", "/migrate cutover")
+    stubborn.active = True
+    out = h.say("bob", "/migrate approve")
+    assert not out.ok and "MIGRATE_SERVICE_NOT_MATCH" in out.text and "step 4d" in out.text
+    assert "stays queued" in out.text and h.migration().phase is Phase.VERIFIED
+    stubborn.active = False
+    assert h.say("alice", "/migrate cutover").ok  # retried without a second approval
+    assert h.migration().phase is Phase.CUT_OVER
