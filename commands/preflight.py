@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from commands.errors import NotAllowed
 from commands import faq
+from commands.errors import NotAllowed
 from commands.ports import World
 
 MIN_GATEWAY_VERSION = (1, 2, 22)
