@@ -31,7 +31,7 @@ IDEMPOTENCY_TTL = 24 * 3600
 #: safe to repeat. A rollback tries harder: it is the one step that must land.
 STEP_ATTEMPTS = 3
 ROLLBACK_ATTEMPTS = 10
-Prober = Callable[..., list[dict[str, Any]]]
+Prober = Callable[..., list[Any]]  # providers.kube.probe.probe: (routes, *, mse_ip, nginx_ip) -> differences
 
 
 def new_id(prefix: str, nbytes: int = 3) -> str:

@@ -42,8 +42,8 @@ VERBS: Mapping[str, VerbSpec] = MappingProxyType({
     "start": _spec("start cluster=ID gateway=ID [class=nginx]", "/migrate start cluster=demo-cluster gateway=gw-demo",
                    "begin a migration: pre-flight, then the gateway listens to the Ingress class (step 1)",
                    keys=("class",), required=("cluster", "gateway")),
-    "check": _spec("check [accept=yes] [probe=yes]", "/migrate check",
-                   "check every Ingress annotation against MSE (step 2)", keys=("accept", "probe")),
+    "check": _spec("check [accept=yes] [probe=yes nginx=IP[:PORT]]", "/migrate check",
+                   "check every Ingress annotation against MSE (step 2)", keys=("accept", "probe", "nginx")),
     "method": _spec("method slb service=NAMESPACE/NAME [slb=ID] [listener=PORT/PROTOCOL] | "
                     "method dns domains=a.example.com,b.example.com",
                     "/migrate method slb service=ingress-nginx/nginx-ingress-lb",

@@ -10,6 +10,7 @@ from commands.grammar import Command
 from commands.model import Migration, SlbChoice
 from commands.outcome import Outcome, Request
 from commands.phases import Phase, transition_for
+from commands.ports import Ingress, Route
 from commands.preflight import preflight
 from commands.verbs import gated
 
@@ -58,7 +59,7 @@ def check(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
         lines.append(f"… and {len(report.blocking) - 10} more blocking findings in the attached report.")
     if missing:
         lines.append("The gateway is missing routes: " + ", ".join(f"{r.host}{r.path}" for r in missing[:10]))
-    probe_lines = _probe(eng, ingresses, gw.slb_address if gw else "", cmd)
+    probe_lines = _probe(eng, m, ingresses, gw.slb_address if gw else "", cmd)
     lines += probe_lines
     lines.append("Test before switching:\n" + "\n".join(curls[:10]))
     blocked = bool(report.blocking) or bool(missing)
@@ -77,16 +78,20 @@ def check(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
     return eng.reply(m2, "\n".join(lines), verb="check", files=files)
 
 
-def _probe(eng: Engine, ingresses: list[Any], mse_ip: str, cmd: Command) -> list[str]:
+def _probe(eng: Engine, m: Migration, ingresses: list[Ingress], mse_ip: str, cmd: Command) -> list[str]:
+    """`probe=yes`: the same requests through both gateways; list the paths that answer differently."""
     if not cmd.flag("probe"):
         return []
     if eng.prober is None:
-        return ["Probing is not available in this deployment; use the curl lines below."]
-    nginx_ip = ""
-    diffs = eng.prober(ingresses, mse_ip=mse_ip, nginx_ip=nginx_ip)
+        return ["Probing is not available with the simulated world; use the curl lines below."]
+    nginx_ip = cmd.args.get("nginx", "")
+    if not nginx_ip:
+        return ["Probe skipped: say where NGINX answers, e.g. `/migrate check probe=yes nginx=47.100.0.10`."]
+    routes = [Route(host, path) for ing in ingresses for host, path, _ in ing.paths]
+    diffs = eng.prober(routes, mse_ip=mse_ip, nginx_ip=nginx_ip)
     if not diffs:
-        return ["Probe: every path answered the same through MSE and NGINX."]
-    return ["Probe: these paths answer differently:"] + [f"• {d}" for d in diffs[:10]]
+        return [f"Probe: all {len(routes)} paths answered the same through MSE and NGINX."]
+    return ["Probe: these paths answer differently:", *(f"• {d.line()}" for d in diffs[:10])]
 
 
 def method(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
