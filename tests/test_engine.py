@@ -340,3 +340,34 @@ def test_service_weight_not_zero_after_cutover_explains_the_faq_code(redis_url: 
     stubborn.active = False
     assert h.say("alice", "/migrate cutover").ok  # retried without a second approval
     assert h.migration().phase is Phase.CUT_OVER
+
+
+def test_hostname_annotation_only_when_access_control_is_off(redis_url: str) -> None:
+    from commands.ccm import HOSTNAME, ID
+
+    h = make_harness(redis_url)
+    with h.world.state._mutate() as data:
+        data["slbs"]["lb-demo"]["listeners"][0]["acl_on"] = True
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
+    out = h.ok("alice", "/migrate switch")
+    assert "access control on" in out.text
+    svc = h.world.cluster("demo-cluster").get_service(namespace="ingress-nginx", name="nginx-ingress-lb")
+    assert svc is not None and svc.annotations[ID] == "lb-demo" and HOSTNAME not in svc.annotations
+
+
+def test_deleting_the_service_is_an_approved_step(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.to_shifting()
+    for user, text in [("alice", "/migrate verify"), ("bob", "/migrate approve"), ("alice", "/migrate cutover"),
+                       ("bob", "/migrate approve")]:
+        h.ok(user, text)
+    asked = h.ok("alice", "/migrate complete delete-service=yes")
+    assert asked.approval is not None and "DELETE Service ingress-nginx/nginx-ingress-lb" in asked.text
+    cluster = h.world.cluster("demo-cluster")
+    assert cluster.get_service(namespace="ingress-nginx", name="nginx-ingress-lb") is not None
+    done = h.ok("bob", "/migrate approve")
+    assert "deleted" in done.text
+    assert cluster.get_service(namespace="ingress-nginx", name="nginx-ingress-lb") is None
+    assert h.world.slb_split("lb-demo", "rsp-demo-80", "gw-demo") == 100
