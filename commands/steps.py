@@ -15,7 +15,7 @@ from typing import Any
 from commands import ccm, faq
 from commands.errors import ProviderError
 from commands.model import Migration, StepIntent
-from commands.ports import Backend, World
+from commands.ports import Backend, DnsRecord, World
 from commands.traffic import mse_share, spread
 
 
@@ -154,27 +154,22 @@ def weights(world: World, m: Migration, intent: StepIntent) -> StepResult:
 
 
 def _dns_weights(world: World, m: Migration, *, mse: int, nginx: int) -> None:
+    """The MSE record of each domain gets `mse`, the others `nginx`; a 0 disables (DNS weights start at 1)."""
     added: dict[str, str] = m.saved.get("dns_added", {})
     for domain, record_id in added.items():
         for rec in world.dns.records(domain=domain):
-            if rec.id == record_id:
-                if mse == 0:
-                    if rec.enabled:
-                        world.dns.set_enabled(record_id=rec.id, enabled=False)
-                    continue
-                if rec.weight != mse:
-                    world.dns.set_weight(record_id=rec.id, weight=mse)
-                if not rec.enabled:
-                    world.dns.set_enabled(record_id=rec.id, enabled=True)
-            else:
-                if nginx == 0:
-                    if rec.enabled:
-                        world.dns.set_enabled(record_id=rec.id, enabled=False)
-                    continue
-                if rec.weight != nginx:
-                    world.dns.set_weight(record_id=rec.id, weight=nginx)
-                if not rec.enabled:
-                    world.dns.set_enabled(record_id=rec.id, enabled=True)
+            _reach_record(world, rec, mse if rec.id == record_id else nginx)
+
+
+def _reach_record(world: World, rec: DnsRecord, weight: int) -> None:
+    if weight == 0:
+        if rec.enabled:
+            world.dns.set_enabled(record_id=rec.id, enabled=False)
+        return
+    if rec.weight != weight:
+        world.dns.set_weight(record_id=rec.id, weight=weight)
+    if not rec.enabled:
+        world.dns.set_enabled(record_id=rec.id, enabled=True)
 
 
 def read_dns_weights(world: World, m: Migration) -> dict[str, Any]:
