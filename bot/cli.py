@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     console.add_argument("--redis-url", default=None)
     console.add_argument("--dwell", type=float, default=None, help="seconds between weight increases (default 180)")
     console.add_argument("--seed", default=None, help="YAML seed of the simulated world")
+    console.add_argument("--sim-state", default=None,
+                         help="keep the simulated world in this file, shared with other processes")
     sub.add_parser("serve", help="run the Slack app (see README)", add_help=False)
     sub.add_parser("check-routes", help="the route check on its own, read-only (needs no Slack, Redis or cloud)",
                    add_help=False)
@@ -52,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
 
     store = open_store(args.redis_url, prefix=os.environ.get("MIGRATE_KEY_PREFIX", "migrate-console"))
     policy = Policy(dwell_seconds=DEFAULT_DWELL_SECONDS if args.dwell is None else args.dwell)
-    engine = Engine(store=store, world=SimWorld.from_seed(args.seed), policy=policy)
+    engine = Engine(store=store, world=SimWorld.from_seed(args.seed, path=args.sim_state), policy=policy)
+    for outcome in engine.reconcile():  # finish what a crashed process left half-done
+        print(console_mod.render(outcome))
     return console_mod.run(engine, user=args.user, channel=args.channel)
 
 
