@@ -3,7 +3,9 @@
 The status card roots the migration's thread and is only ever edited (chat.update) after it
 is first posted; its ts is stored in the record, so an edit hours later still finds it. New
 approval requests are posted into the thread; decided ones are edited to say who decided and
-lose their buttons. Refusals and read-only answers go to the asker alone.
+lose their buttons. Refusals and read-only answers go to the asker alone. Attachments (the
+full route-check report) are uploaded into the thread as files; without `files:write` they
+are posted there as a truncated code block instead.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from typing import Any, Protocol
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot import blocks
 from bot.deps import Deps
@@ -65,7 +68,7 @@ class Publisher:
         else:
             self.thread(m, card_ts, text)
             for name, content in outcome.files.items():
-                self.thread(m, card_ts, f"*{name}*\n```{_snip(content)}```")
+                self.attach(m, card_ts, name, content)
 
     # ---- the status card ----------------------------------------------------------------------
 
@@ -114,6 +117,24 @@ class Publisher:
             return
         self.client.chat_update(channel=m.channel, ts=ts, text=mentions(blocks.approval_text(a)),
                                 blocks=blocks.approval_blocks(a, now=self.deps.clock()))
+
+    def attach(self, m: Migration, card_ts: str, name: str, content: str) -> None:
+        """Upload `content` as a file in the thread; if Slack refuses, post it there truncated.
+
+        The fallback keeps the summary readable when the app lacks `files:write` (`missing_scope`)
+        or the upload URL fails; the log line says why, by Slack's error code only.
+        """
+        try:
+            self.client.files_upload_v2(channel=m.channel, thread_ts=card_ts, filename=name, title=name,
+                                        content=content, initial_comment=f"Full report attached: {name}")
+            return
+        except SlackApiError as err:
+            code = str(err.response.get("error", "")) if err.response is not None else ""
+        except (SlackRequestError, OSError) as err:  # the upload URL refused the bytes or did not answer
+            code = type(err).__name__
+        log.warning("file upload failed; posting it truncated in the thread",
+                    extra={"file": name, "slack_error": code or "unknown"})
+        self.thread(m, card_ts, f"*{name}*\n```{_snip(content)}```")
 
     def thread(self, m: Migration, card_ts: str, text: str) -> None:
         if text:

@@ -5,6 +5,11 @@ usergroups.users.list the way Slack does (ts values, ok/error bodies, bearer-tok
 records every call, plus posts to the response_urls it hands out. It keeps each message's
 current blocks, so a test can tap the very button a user would see.
 
+File uploads follow Slack's external-upload flow (what `files_upload_v2` does):
+files.getUploadURLExternal hands out an `upload_url` on this server, the bytes are POSTed
+there, and files.completeUploadExternal shares the file into a channel or thread.
+`refuse(method, error)` makes a method answer an error (say `missing_scope`) instead.
+
 `SlackSender` builds signed requests: slash commands as form posts, `block_actions` payloads
 shaped like Slack's, with the v0 signature over the raw body.
 """
@@ -37,13 +42,35 @@ class Call:
     at: float = field(default_factory=time.time)
 
 
+@dataclass
+class Upload:
+    """One file: announced (getUploadURLExternal), its bytes, and where it was shared (completeUploadExternal)."""
+
+    file_id: str
+    filename: str
+    length: int
+    content: bytes | None = None
+    title: str = ""
+    channel_id: str = ""
+    thread_ts: str = ""
+    initial_comment: str = ""
+    shared: bool = False
+
+    @property
+    def text(self) -> str:
+        return (self.content or b"").decode("utf-8")
+
+
 class SlackStandIn:
     def __init__(self, groups: dict[str, list[str]] | None = None) -> None:
         self.calls: list[Call] = []
         self.messages: dict[str, dict[str, Any]] = {}
         self.groups = groups or {}
+        self.uploads: dict[str, Upload] = {}
+        self.refusals: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
+        self._file_ids = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -83,6 +110,20 @@ class SlackStandIn:
         with self._lock:
             return [m for m in self.messages.values() if m.get("thread_ts") == thread_ts]
 
+    def refuse(self, method: str, error: str, **fields: str) -> None:
+        """From now on, answer `method` with `{"ok": false, "error": error, **fields}`.
+
+        `refuse("files.getUploadURLExternal", "missing_scope", needed="files:write")` is an app
+        installed without that scope.
+        """
+        with self._lock:
+            self.refusals[method] = {"ok": False, "error": error, **fields}
+
+    def uploaded_files(self, thread_ts: str | None = None) -> list[Upload]:
+        """Files shared with completeUploadExternal (in `thread_ts`'s thread, if given), oldest first."""
+        with self._lock:
+            return [u for u in self.uploads.values() if u.shared and (thread_ts is None or u.thread_ts == thread_ts)]
+
     def private_to(self, user: str) -> list[str]:
         """Ephemeral texts a user was shown (chat.postEphemeral and response_url posts)."""
         with self._lock:
@@ -100,6 +141,8 @@ class SlackStandIn:
             return {"ok": True}
         if token != BOT_TOKEN:
             return {"ok": False, "error": "invalid_auth"}
+        if method in self.refusals:
+            return dict(self.refusals[method])
         if method == "auth.test":
             return {"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "migrate-bot",
                     "team_id": TEAM, "user_id": "U0BOT0001", "bot_id": "B0BOT0001", "is_enterprise_install": False}
@@ -122,14 +165,65 @@ class SlackStandIn:
             return {"ok": True, "channel": msg["channel"], "ts": msg["ts"], "text": msg["text"]}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self.next_ts()}
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(args)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(args)
         return {"ok": False, "error": "unknown_method"}
+
+    def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename, length = args.get("filename", ""), str(args.get("length", ""))
+        if not filename or not length.isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F0FILE{next(self._file_ids):05d}"
+        self.uploads[file_id] = Upload(file_id, filename, int(length))
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def receive_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
+        """The POST to an upload_url: Slack answers `OK - <bytes>` in plain text."""
+        upload = self.uploads.get(file_id)
+        if upload is None:
+            return 404, "Not Found"
+        upload.content = data
+        return 200, f"OK - {len(data)}"
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            files = json.loads(args.get("files") or "[]")
+        except json.JSONDecodeError:
+            return {"ok": False, "error": "invalid_arguments"}
+        found = [self.uploads.get(f.get("id", "")) for f in files]
+        if not files or any(u is None or u.content is None for u in found):
+            return {"ok": False, "error": "file_not_found"}
+        channel, thread_ts = args.get("channel_id", ""), args.get("thread_ts", "")
+        if thread_ts and not channel:
+            return {"ok": False, "error": "invalid_arguments"}
+        answer = []
+        for f, u in zip(files, found, strict=True):
+            assert u is not None
+            u.title, u.channel_id, u.thread_ts = f.get("title") or u.filename, channel, thread_ts
+            u.initial_comment, u.shared = args.get("initial_comment", ""), True
+            answer.append({"id": u.file_id, "title": u.title, "name": u.filename, "size": len(u.content or b"")})
+        if channel:  # Slack shares the files as one message, carrying the initial comment
+            ts = self.next_ts()
+            self.messages[ts] = {"ts": ts, "channel": channel, "text": args.get("initial_comment", ""), "blocks": [],
+                                 "thread_ts": thread_ts or None, "files": answer}
+        return {"ok": True, "files": answer}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/upload/"):
+                    file_id = self.path.split("/")[2]
+                    with standin._lock:
+                        standin.calls.append(Call("upload", {"file_id": file_id, "bytes": len(data)}))
+                        status, text = standin.receive_upload(file_id, data)
+                    self.reply(status, text.encode(), "text/plain; charset=utf-8")
+                    return
+                raw = data.decode()
                 if self.path.startswith("/response/"):
                     method, token = "response_url", ""
                     args = json.loads(raw or "{}")
@@ -144,9 +238,11 @@ class SlackStandIn:
                 with standin._lock:
                     standin.calls.append(Call(method, args))
                     body = standin.answer(method, args, token)
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.reply(200, json.dumps(body).encode(), "application/json; charset=utf-8")
+
+            def reply(self, status: int, data: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
