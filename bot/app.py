@@ -11,7 +11,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
 from bot import listeners
@@ -42,8 +42,13 @@ def create_app(settings: Settings, deps: Deps, *, client: WebClient | None = Non
     listeners.register(app, deps)
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> None:
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        """Malformed or hostile payloads end here: a logged id and a 200 with one line, never a 5xx
+        (Slack would retry a 5xx and show the person a generic failure)."""
+        ident = error_id()
+        kind = body.get("type") or body.get("command", "") if isinstance(body, dict) else ""
         log.error("error before the work started", exc_info=error,
-                  extra={"error_id": error_id(), "payload_type": body.get("type") or body.get("command", "")})
+                  extra={"error_id": ident, "payload_type": kind if isinstance(kind, str) else "?"})
+        return BoltResponse(status=200, body=f"That request could not be handled (error id {ident}); nothing changed.")
 
     return app
