@@ -67,8 +67,16 @@ class BotDriver:
         for text, phase in ((f"start cluster={CLUSTER} gateway={GATEWAY}", "listening"), ("check", "checked"),
                             (f"method slb service={SERVICE}", "method chosen"), ("switch", "switched")):
             assert self.command(ALICE, text) == 200
-            wait_until(lambda p=phase: (m := self.migration()) and m.phase.value == p and m.intent is None,  # type: ignore[misc]
-                       f"phase {phase}", timeout=30)
+            try:
+                # The card must be attached too: attaching it is a commit, and a command racing it is
+                # refused with "The migration changed while this request was handled" (see README).
+                wait_until(lambda p=phase: (m := self.migration()) and m.phase.value == p and m.intent is None  # type: ignore[misc]
+                           and m.card_ts, f"phase {phase}", timeout=30)
+            except TimeoutError as err:
+                m = self.migration()
+                said = [c.args.get("text", "")[:300] for c in self.slack.calls][-3:]
+                raise TimeoutError(f"`/migrate {text}` did not reach {phase} (phase {m.phase.value if m else None});"
+                                   f" the bot said: {said}") from err
         return self.migration()  # type: ignore[return-value]
 
     def set_weight(self, weight: int) -> Migration:

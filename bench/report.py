@@ -34,6 +34,9 @@ def rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
     ack = r["ack"]
     out.append(("2 ack: one at a time", f"signed command -> HTTP response (n={ack['alone']['n']})",
                 _ms(ack["alone"]["p50_ms"]), _ms(ack["alone"]["p99_ms"]), "", ""))
+    fl = ack["healthz_floor"]
+    out.append((f"2 ack: floor, {ack['concurrent']} concurrent", f"GET /healthz, same server (n={fl['n']})",
+                _ms(fl["p50_ms"]), _ms(fl["p99_ms"]), "", ""))
     codes = ", ".join(f"{k}: {v}" for k, v in sorted(ack["statuses"].items()))
     out.append((f"2 ack: {ack['concurrent']} concurrent",
                 f"{ack['bursts']} bursts (n={ack['loaded']['n']}; HTTP {codes})",

@@ -37,6 +37,13 @@ def prepare(url: str, body: str, *, timestamp: int | None = None) -> Prepared:
     return Prepared(parts.hostname or "127.0.0.1", parts.port or 80, head.encode() + raw)
 
 
+def prepare_get(url: str, path: str) -> Prepared:
+    """An unsigned GET (a probe): the server's own floor, with no Slack handling at all."""
+    parts = urlsplit(url)
+    head = f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n"
+    return Prepared(parts.hostname or "127.0.0.1", parts.port or 80, head.encode())
+
+
 def send(req: Prepared, timeout: float = 30.0) -> int:
     """Send and read the whole answer; its HTTP status (0 when none came)."""
     with socket.create_connection((req.host, req.port), timeout=timeout) as s:
