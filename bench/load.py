@@ -39,6 +39,9 @@ def run(drv: BotDriver, *, concurrent: int, bursts: int, sequential: int) -> dic
         drain(drv, before, 1)
     # The floor: as many concurrent GET /healthz (no signature, no Redis, no Bolt) on the same server.
     _, floor = wire.burst([wire.prepare_get(url, "/healthz") for _ in range(concurrent)])
+    # The door alone: the same commands wrongly signed, refused (401) before any listener or lazy work.
+    _, forged = wire.burst([wire.prepare(url, drv.send.command_body(*MIX[i % len(MIX)]), secret="forged")
+                            for i in range(concurrent)])
     loaded: list[float] = []
     statuses: dict[int, int] = {}
     drains: list[float] = []
@@ -55,6 +58,7 @@ def run(drv: BotDriver, *, concurrent: int, bursts: int, sequential: int) -> dic
     out: dict[str, Any] = {"concurrent": concurrent, "bursts": bursts, "alone": summary_ms(alone),
                            "loaded": summary_ms(loaded),
                            "healthz_floor": summary_ms([x for x, status in floor if status == 200]),
+                           "forged_401": summary_ms([x for x, status in forged if status == 401]),
                            "statuses": {str(k): v for k, v in statuses.items()},
                            "lazy_drain_s": [round(d, 3) for d in drains]}
     out["target_p99_ms"] = 300.0

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from tests.slack_standin import sign
+from tests.slack_standin import SIGNING_SECRET, sign
 
 EVENTS = "/slack/events"
 FORM = "application/x-www-form-urlencoded"
@@ -26,14 +26,14 @@ class Prepared:
     data: bytes
 
 
-def prepare(url: str, body: str, *, timestamp: int | None = None) -> Prepared:
+def prepare(url: str, body: str, *, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> Prepared:
     """A signed POST of `body` (a form: a slash command or a block_actions payload) to /slack/events."""
     parts = urlsplit(url)
     ts = int(time.time()) if timestamp is None else timestamp
     raw = body.encode()
     head = (f"POST {EVENTS} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: {FORM}\r\n"
             f"Content-Length: {len(raw)}\r\nX-Slack-Request-Timestamp: {ts}\r\n"
-            f"X-Slack-Signature: {sign(body, timestamp=ts)}\r\nConnection: close\r\n\r\n")
+            f"X-Slack-Signature: {sign(body, timestamp=ts, secret=secret)}\r\nConnection: close\r\n\r\n")
     return Prepared(parts.hostname or "127.0.0.1", parts.port or 80, head.encode() + raw)
 
 
