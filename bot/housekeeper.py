@@ -1,8 +1,10 @@
-"""Timed work: expire approvals every ~10 s and, once, reconcile interrupted steps.
+"""The loop behind timed work: every few seconds, the replica holding the lease does one round.
 
 Only one replica does it: each round first takes or renews a lease in Redis (SET NX PX, renewed
-by its holder only). The replica that first holds the lease reconciles; every expiry is then
-drawn in Slack like any other outcome (approval message edited, card redrawn, a thread line).
+by its holder only); a replica that dies stops renewing, and another takes the lease once it
+expires. What a round does lives in bot/timed.py, where each event is also claimed once, so
+the lease is about not wasting work and the once-keys about never doing it twice. Everything
+is drawn in Slack like any other outcome (approval message edited, card redrawn, a thread line).
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from bot.boundary import guarded
 from bot.deps import Deps
 from bot.logging import bound
 from bot.publish import Publisher, log_reply
+from bot.timed import Notice, TimedWork
 from commands.outcome import Outcome
 
 log = logging.getLogger("migrate.bot.housekeeper")
 INTERVAL_S = 10.0
-LEASE_MS = 30_000
+LEASE_ROUNDS = 3  # the lease outlives two missed rounds before another replica takes over
 
 # KEYS[1] = lease key; ARGV[1] = holder; ARGV[2] = ttl ms. Takes a free lease or renews our own.
 _TAKE_OR_RENEW = """
@@ -40,10 +43,10 @@ return 0
 
 
 class Housekeeper:
-    def __init__(self, deps: Deps, client: WebClient, *, interval_s: float = INTERVAL_S) -> None:
-        self.deps, self.client, self.interval_s = deps, client, interval_s
+    def __init__(self, deps: Deps, client: WebClient, work: TimedWork, *, interval_s: float = INTERVAL_S) -> None:
+        self.deps, self.client, self.work, self.interval_s = deps, client, work, interval_s
+        self.lease_ms = max(1000, int(interval_s * LEASE_ROUNDS * 1000))
         self.holder = f"{socket.gethostname()}:{secrets.token_hex(4)}"
-        self.reconciled = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -56,32 +59,44 @@ class Housekeeper:
 
     def leader(self) -> bool:
         try:
-            return bool(self.deps.redis.eval(_TAKE_OR_RENEW, 1, self.deps.keys.lease(), self.holder, LEASE_MS))
+            return bool(self.deps.redis.eval(_TAKE_OR_RENEW, 1, self.deps.keys.lease(), self.holder, self.lease_ms))
         except redis.RedisError:
             log.warning("could not take the housekeeping lease: Redis did not answer")
             return False
 
     def round(self) -> None:
-        """One pass: reconcile (first time as leader), then expire what is due."""
+        """One pass as lease holder: expire approvals, post notices, then finish steps a dead replica left."""
         if not self.leader():
             return
-        if not self.reconciled:
-            self._draw(self.deps.engine.reconcile, "reconcile")
-            self.reconciled = True
-        self._draw(self.deps.engine.expire_due, "expire")
+        self._draw(self.work.expire, "expire")
+        self._notify()
+        self._draw(self.work.resume_stale, "reconcile")
 
     def _draw(self, work: Callable[[], list[Outcome]], verb: str) -> None:
         def run() -> None:
-            outcomes = work()
             publisher = Publisher(self.client, self.deps)
-            for outcome in outcomes:
+            for outcome in work():
                 with bound(migration=outcome.migration.id if outcome.migration else ""):
-                    log.info("timed work", extra={"text": outcome.text[:200]})
                     self.deps.metrics.command(outcome.verb or verb, "ok" if outcome.ok else "refused")
                     guarded(self.deps, log_reply, lambda o=outcome: publisher.publish(o, reply=log_reply), verb=verb)
 
         with bound(verb=verb, user="bot"):
             guarded(self.deps, log_reply, run, verb=verb)
+
+    def _notify(self) -> None:
+        def run() -> None:
+            publisher = Publisher(self.client, self.deps)
+            for notice in self.work.notices():
+                with bound(migration=notice.migration.id):
+                    guarded(self.deps, log_reply, lambda n=notice: self._post(publisher, n), verb="notice")
+
+        with bound(verb="notice", user="bot"):
+            guarded(self.deps, log_reply, run, verb="notice")
+
+    def _post(self, publisher: Publisher, notice: Notice) -> None:
+        card_ts = publisher.ensure_card(notice.migration)  # also redraws the card ("next increase: now")
+        publisher.thread(notice.migration, card_ts, notice.text)
+        log.info("notice posted", extra={"text": notice.text[:200]})
 
     def _loop(self) -> None:
         while not self._stop.is_set():

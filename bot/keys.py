@@ -6,6 +6,10 @@
     {p}:lease:housekeeper    string: which replica runs the expiry loop, with a TTL
     {p}:metrics:commands     hash: "verb|result" -> count
     {p}:metrics:rollbacks    string: rollbacks carried out
+    {p}:metrics:transitions  hash: "verb|phase_to" -> count
+    {p}:metrics:calls        hash: "operation|outcome" -> count (provider calls)
+    {p}:metrics:hist:{name}  hash: "labels|bucket index" -> count, "labels|sum", "labels|count"
+    {p}:once:{event}         string: timed work already done for that event (a notice, a resumed step)
 """
 
 from __future__ import annotations
@@ -35,6 +39,18 @@ class BotKeys:
 
     def rollbacks(self) -> str:
         return f"{self.prefix}:metrics:rollbacks"
+
+    def transitions(self) -> str:
+        return f"{self.prefix}:metrics:transitions"
+
+    def provider_calls(self) -> str:
+        return f"{self.prefix}:metrics:calls"
+
+    def histogram(self, name: str) -> str:
+        return f"{self.prefix}:metrics:hist:{name}"
+
+    def once(self, event: str) -> str:
+        return f"{self.prefix}:once:{event}"
 
 
 def digest(text: str) -> str:

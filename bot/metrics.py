@@ -1,27 +1,61 @@
-"""Counters for `/metrics`, kept in Redis so every replica and every restart adds to the same numbers.
+"""Counters and histograms for `/metrics`, kept in Redis so every replica and every restart adds to the same numbers.
 
 In Redis rather than in-process: the bot runs one worker per replica and may run several
 replicas; Prometheus scraping any of them should see the team's totals, not one process's.
+Recording never raises: a Redis hiccup costs a sample, never a migration step.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import redis
 
 from bot.keys import BotKeys
+from commands.model import Migration
 
+log = logging.getLogger("migrate.bot.requests")
 RESULTS = ("ok", "refused", "error", "duplicate")
+SEP = "\x1f"  # joins label values in hash fields; never typed into Slack
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A Prometheus histogram whose buckets are counted in one Redis hash (non-cumulative; summed at render)."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    buckets: tuple[float, ...]
+
+
+APPROVAL_DECISION = Histogram("migrate_approval_decision_seconds",
+                              "Time from an approval request to its decision (approved, denied, expired).",
+                              ("verb", "state"), (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400))
+PROVIDER_CALL = Histogram("migrate_provider_call_seconds", "Latency of calls to the cluster, MSE, SLB and DNS.",
+                          ("operation",), (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+ROLLBACK = Histogram("migrate_rollback_seconds",
+                     "Time from the engine taking a rollback request to its outcome (weights written and recorded).",
+                     (), (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+HISTOGRAMS = (APPROVAL_DECISION, PROVIDER_CALL, ROLLBACK)
 
 
 class Metrics:
     def __init__(self, client: redis.Redis, keys: BotKeys) -> None:
         self.r, self.keys = client, keys
 
+    # ---- recording ------------------------------------------------------------------------------
+
     def command(self, verb: str, result: str) -> None:
-        """Count one handled command or button by verb and result (ok, refused, error, duplicate)."""
+        """Count one handled command or button by verb and result (ok, refused, error, duplicate).
+
+        Every handled request passes here exactly once, whichever way it ended, so this is also
+        where its one log line is written (user, channel and migration come from the bound context).
+        """
+        log.info("request handled", extra={"verb": verb or "unknown", "outcome": result})
         with contextlib.suppress(redis.RedisError):  # metrics never stand in the way of a migration
             self.r.hincrby(self.keys.commands(), f"{verb or 'unknown'}|{result}", 1)
 
@@ -29,19 +63,108 @@ class Metrics:
         with contextlib.suppress(redis.RedisError):
             self.r.incr(self.keys.rollbacks())
 
-    def render(self, pending_approvals: Callable[[], int]) -> str:
+    def transition(self, verb: str, phase_to: str) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self.r.hincrby(self.keys.transitions(), f"{verb}{SEP}{phase_to}", 1)
+
+    def provider_call(self, operation: str, outcome: str, seconds: float) -> None:
+        with contextlib.suppress(redis.RedisError):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hincrby(self.keys.provider_calls(), f"{operation}{SEP}{outcome}", 1)
+            self._observe(pipe, PROVIDER_CALL, (operation,), seconds)
+            pipe.execute()
+
+    def observe(self, histogram: Histogram, labels: tuple[str, ...], seconds: float) -> None:
+        with contextlib.suppress(redis.RedisError):
+            pipe = self.r.pipeline(transaction=False)
+            self._observe(pipe, histogram, labels, seconds)
+            pipe.execute()
+
+    def first_time(self, event: str, *, ttl_s: int = 7 * 24 * 3600) -> bool:
+        """True once per `event` across replicas (so a decision is timed once however often it is redrawn)."""
+        try:
+            return bool(self.r.set(self.keys.once(f"metric:{event}"), "1", nx=True, ex=ttl_s))
+        except redis.RedisError:
+            return False
+
+    def _observe(self, pipe: redis.client.Pipeline, h: Histogram, labels: tuple[str, ...], seconds: float) -> None:
+        key, base = self.keys.histogram(h.name), SEP.join(labels)
+        index = next((i for i, le in enumerate(h.buckets) if seconds <= le), len(h.buckets))
+        pipe.hincrby(key, f"{base}|{index}", 1)
+        pipe.hincrbyfloat(key, f"{base}|sum", max(0.0, seconds))
+        pipe.hincrby(key, f"{base}|count", 1)
+
+    # ---- exposition -----------------------------------------------------------------------------
+
+    def render(self, pending_approvals: Callable[[], int],
+               migrations: Callable[[], Iterable[Migration]] = lambda: ()) -> str:
         """Prometheus text exposition format (version 0.0.4)."""
-        counts = {_s(k): int(v) for k, v in self.r.hgetall(self.keys.commands()).items()}
-        lines = ["# HELP migrate_commands_total Slash commands and buttons handled, by verb and result.",
-                 "# TYPE migrate_commands_total counter"]
-        for key in sorted(counts):
-            verb, _, result = key.partition("|")
-            lines.append(f'migrate_commands_total{{verb="{_label(verb)}",result="{_label(result)}"}} {counts[key]}')
-        lines += ["# HELP migrate_approvals_pending Approval requests waiting for a decision.",
-                  "# TYPE migrate_approvals_pending gauge", f"migrate_approvals_pending {pending_approvals()}",
-                  "# HELP migrate_rollbacks_total Rollbacks carried out.", "# TYPE migrate_rollbacks_total counter",
-                  f"migrate_rollbacks_total {int(self.r.get(self.keys.rollbacks()) or 0)}"]
-        return "\n".join(lines) + "\n"
+        out: list[str] = []
+        commands = self._hash(self.keys.commands())
+        _family(out, "migrate_commands_total", "counter", "Slash commands and buttons handled, by verb and result.")
+        for field in sorted(commands):
+            verb, _, result = field.rpartition("|")
+            out.append(_sample("migrate_commands_total", {"verb": verb, "result": result}, commands[field]))
+        transitions = self._hash(self.keys.transitions())
+        _family(out, "migrate_transitions_total", "counter", "Phase changes, by the verb that made them and the phase "
+                                                             "reached.")
+        for field in sorted(transitions):
+            verb, _, phase = field.partition(SEP)
+            out.append(_sample("migrate_transitions_total", {"verb": verb, "phase_to": phase}, transitions[field]))
+        _family(out, "migrate_approvals_pending", "gauge", "Approval requests waiting for a decision.")
+        out.append(f"migrate_approvals_pending {pending_approvals()}")
+        calls = self._hash(self.keys.provider_calls())
+        _family(out, "migrate_provider_calls_total", "counter", "Calls to the cluster, MSE, SLB and DNS, by operation "
+                                                                "and outcome (ok, temporary_error, error).")
+        for field in sorted(calls):
+            op, _, outcome = field.partition(SEP)
+            out.append(_sample("migrate_provider_calls_total", {"operation": op, "outcome": outcome}, calls[field]))
+        _family(out, "migrate_rollbacks_total", "counter", "Rollbacks carried out.")
+        out.append(f"migrate_rollbacks_total {int(self.r.get(self.keys.rollbacks()) or 0)}")
+        for h in HISTOGRAMS:
+            self._render_histogram(out, h)
+        self._render_weights(out, list(migrations()))
+        return "\n".join(out) + "\n"
+
+    def _render_histogram(self, out: list[str], h: Histogram) -> None:
+        _family(out, h.name, "histogram", h.help)
+        raw = self._hash(self.keys.histogram(h.name), cast=float)
+        series = sorted({f.rpartition("|")[0] for f in raw})
+        for base in series:
+            labels = dict(zip(h.labels, base.split(SEP) if h.labels else (), strict=False))
+            running = 0.0
+            for i, le in enumerate((*h.buckets, float("inf"))):
+                running += raw.get(f"{base}|{i}", 0)
+                out.append(_sample(f"{h.name}_bucket", {**labels, "le": _le(le)}, int(running)))
+            out.append(_sample(f"{h.name}_sum", labels, round(raw.get(f"{base}|sum", 0.0), 6)))
+            out.append(_sample(f"{h.name}_count", labels, int(raw.get(f"{base}|count", 0))))
+
+    def _render_weights(self, out: list[str], migrations: list[Migration]) -> None:
+        """Read from the store at scrape time: the gauges always show the record, never a stale copy."""
+        gauges = (("migrate_mse_weight", "MSE weight of each active migration (0..100)."),
+                  ("migrate_nginx_weight", "NGINX weight of each active migration (0..100)."),
+                  ("migrate_mse_share_ratio", "Share of traffic on MSE for each active migration (0..1)."))
+        for i, (name, help_text) in enumerate(gauges):
+            _family(out, name, "gauge", help_text)
+            for m in migrations:
+                value = (m.mse_weight, m.nginx_weight, round(m.weights.share / 100, 6))[i]
+                out.append(_sample(name, {"migration": m.id, "cluster": m.cluster}, value))
+
+    def _hash(self, key: str, cast: Callable[[str], float] = int) -> dict[str, float]:
+        return {_s(k): cast(_s(v)) for k, v in self.r.hgetall(key).items()}
+
+
+def _family(out: list[str], name: str, kind: str, help_text: str) -> None:
+    out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+
+
+def _sample(name: str, labels: dict[str, str], value: float) -> str:
+    inner = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+    return f"{name}{{{inner}}} {value}" if inner else f"{name} {value}"
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else f"{bound:g}"
 
 
 def _s(value: bytes | str) -> str:

@@ -8,7 +8,7 @@ a readiness probe); /metrics is Prometheus text.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
@@ -16,6 +16,8 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.deps import Deps
+from commands.errors import MigrateError
+from commands.model import Migration
 
 log = logging.getLogger("migrate.bot.web")
 EVENTS_PATH = "/slack/events"
@@ -23,10 +25,11 @@ StartResponse = Callable[..., Any]
 
 
 class WebApp:
-    def __init__(self, app: App | None, deps: Deps, *, config_loaded: bool = True) -> None:
-        """`app` None (Socket Mode) serves only the probes and metrics."""
+    def __init__(self, app: App | None, deps: Deps, *, config_loaded: bool = True,
+                 migrations: Callable[[], Sequence[Migration]] = lambda: ()) -> None:
+        """`app` None (Socket Mode) serves only the probes and metrics; `migrations` lists the active ones."""
         self.slack = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
-        self.deps, self.config_loaded = deps, config_loaded
+        self.deps, self.config_loaded, self.migrations = deps, config_loaded, migrations
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
@@ -53,8 +56,8 @@ class WebApp:
 
     def metrics(self, start_response: StartResponse) -> Iterable[bytes]:
         try:
-            body = self.deps.metrics.render(self.deps.pending_approvals)
-        except redis.RedisError:
+            body = self.deps.metrics.render(self.deps.pending_approvals, self.migrations)
+        except (redis.RedisError, MigrateError):
             return _text(start_response, "503 Service Unavailable", "redis does not answer\n")
         return _text(start_response, "200 OK", body, content_type="text/plain; version=0.0.4; charset=utf-8")
 

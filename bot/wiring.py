@@ -2,12 +2,14 @@
 
 Built up front (in gunicorn's master, before the worker forks) so a bad token, an unreadable
 user group or a silent Redis stops start-up with one line naming the setting. Threads (the
-housekeeper, Socket Mode) start only in the worker, after the fork.
+housekeeper, Socket Mode) start only in the worker, after the fork. The engine's world, store
+and the engine itself are wrapped in recording proxies (bot/instrumented.py) for /metrics.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 from slack_bolt import App
@@ -17,8 +19,12 @@ from slack_sdk.errors import SlackApiError
 from bot.app import create_app, web_client
 from bot.config import ConfigError, Settings
 from bot.deps import Deps
-from bot.housekeeper import Housekeeper
+from bot.housekeeper import INTERVAL_S, Housekeeper
+from bot.instrumented import InstrumentedEngine, InstrumentedStore, InstrumentedWorld
+from bot.keys import BotKeys
+from bot.metrics import Metrics
 from bot.roles import build_policy, slack_group_lookup
+from bot.timed import TimedWork
 from bot.web import WebApp
 from commands.engine import Engine
 from commands.errors import MigrateError
@@ -26,6 +32,8 @@ from providers.factory import build_world
 from providers.store import RedisStore
 
 log = logging.getLogger("migrate.bot")
+#: Seconds between rounds of timed work; tests shorten it, production leaves it alone.
+INTERVAL_ENV = "MIGRATE_TIMED_WORK_SECONDS"
 
 
 @dataclass
@@ -69,8 +77,14 @@ def build(settings: Settings) -> Runtime:
         world = build_world(settings.providers, settings.world_config())
     except MigrateError as err:
         raise ConfigError("MIGRATE_PROVIDERS", str(err)) from None
-    engine = Engine(store=store, world=world, policy=policy)
-    deps = Deps(engine=engine, redis=store.r, policy=policy, pending_approvals=lambda: len(store.pending_approvals()))
+    keys = BotKeys()
+    metrics = Metrics(store.r, keys)
+    engine = Engine(store=InstrumentedStore(store, metrics), world=InstrumentedWorld(world, metrics), policy=policy)
+    deps = Deps(engine=InstrumentedEngine(engine, metrics), redis=store.r, policy=policy, keys=keys,
+                pending_approvals=lambda: len(store.pending_approvals()))
     app = create_app(settings, deps, client=client)
-    web = WebApp(None if settings.socket_mode else app, deps)
-    return Runtime(settings, deps, client, app, web, Housekeeper(deps, client))
+    web = WebApp(None if settings.socket_mode else app, deps, migrations=store.active_migrations)
+    work = TimedWork(engine=engine, store=store, client=store.r, keys=keys, dwell_seconds=policy.dwell_seconds,
+                     clock=deps.clock)
+    interval = float(os.environ.get(INTERVAL_ENV) or INTERVAL_S)
+    return Runtime(settings, deps, client, app, web, Housekeeper(deps, client, work, interval_s=interval))

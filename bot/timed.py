@@ -1,0 +1,102 @@
+"""The timed work itself: approvals that ran out, the end of a dwell, a detached SLB, steps a dead replica left.
+
+Only the lease holder runs it (bot/housekeeper.py), and on top of that every event is claimed
+once in Redis (SET NX on `once:{event}`) before anything is posted or done: a lease that
+changes hands mid-round, or a Redis failover that briefly lets two replicas hold it, still
+posts each notice and resumes each step exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from bot.keys import BotKeys
+from commands.errors import MigrateError
+from commands.model import Migration, StepIntent
+from commands.outcome import Outcome
+from commands.phases import WEIGHTS_UNLOCKED
+from commands.render import clock_time
+
+#: An intent this old belongs to a process that died: a live step writes its result (or its
+#: failure) within seconds, retries included.
+STALE_INTENT_S = 60.0
+#: How long the SLB may sit detached from cluster management (4a done, 4b not) before people are told.
+SLB_REMINDER_S = 60.0
+ONCE_TTL_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A line for a migration's thread that is not an engine outcome (the card is redrawn with it)."""
+
+    migration: Migration
+    text: str
+
+
+class TimedWork:
+    def __init__(self, *, engine: Any, store: Any, client: redis.Redis, keys: BotKeys, dwell_seconds: float,
+                 clock: Any) -> None:
+        """`engine` is the real Engine (expire_due, resume); `store` the Store it writes to."""
+        self.engine, self.store, self.r, self.keys = engine, store, client, keys
+        self.dwell_seconds, self.clock = dwell_seconds, clock
+
+    def once(self, event: str) -> bool:
+        """True for the first caller across all replicas; a Redis error counts as "not now" (retried next round)."""
+        try:
+            return bool(self.r.set(self.keys.once(event), "1", nx=True, ex=ONCE_TTL_S))
+        except redis.RedisError:
+            return False
+
+    def expire(self) -> list[Outcome]:
+        """Approval requests past their expiry; each is expired by one compare-and-set, so once."""
+        return list(self.engine.expire_due())
+
+    def notices(self) -> list[Notice]:
+        now, out = self.clock(), []
+        for m in self.store.active_migrations():
+            if self._dwell_over(m, now) and self.once(f"dwell:{m.id}:{m.last_weight_change_at:.3f}"):
+                out.append(Notice(m, f"Dwell over: the next weight increase is allowed now ({m.weights.describe()})."))
+            intent = m.intent
+            if intent is not None and intent.op == "switch_slb" and now - intent.started_at >= SLB_REMINDER_S \
+                    and self.once(f"slb-detached:{m.id}:{intent.id}"):
+                out.append(Notice(m, _slb_reminder(m, intent)))
+        return out
+
+    def resume_stale(self) -> list[Outcome]:
+        """Finish provider steps whose process died: the step reads the world first, so it repeats nothing done."""
+        now, out = self.clock(), []
+        for m in self.store.active_migrations():
+            intent = m.intent
+            if intent is None or now - intent.started_at < STALE_INTENT_S or self._queued_after_failure(m, intent):
+                continue
+            if not self.once(f"resume:{m.id}:{intent.id}"):
+                continue
+            try:
+                m2, result = self.engine.resume(m)
+                out.append(Outcome(f"Finished `{intent.verb}`, which a stopped replica left half done: {result}.",
+                                   migration=m2, verb=intent.verb))
+            except MigrateError as exc:
+                out.append(Outcome(f"Could not finish `{intent.verb}`, which a stopped replica left half done: {exc}",
+                                   ok=False, migration=self.store.load(m.id), verb=intent.verb))
+        return out
+
+    def _dwell_over(self, m: Migration, now: float) -> bool:
+        return (self.dwell_seconds > 0 and m.phase in WEIGHTS_UNLOCKED and m.intent is None
+                and m.last_weight_change_at > 0 and now >= m.last_weight_change_at + self.dwell_seconds)
+
+    def _queued_after_failure(self, m: Migration, intent: StepIntent) -> bool:
+        """An approved step whose cloud call failed keeps its intent on purpose: people retry it, not the timer."""
+        for event in reversed(self.store.events(m.id, limit=20)):
+            if event.verb == intent.verb and event.result.startswith(("started ", "failed: ")):
+                return bool(event.result.startswith("failed: "))
+        return False
+
+
+def _slb_reminder(m: Migration, intent: StepIntent) -> str:
+    slb = m.slb.slb_id if m.slb else "the SLB"
+    return (f"Reminder: {slb} was detached from cluster management at {clock_time(intent.started_at)} (step 4a), "
+            "but step 4b (the NGINX Service's annotations) is not recorded as done. Until it is, the cloud "
+            "controller and the bot disagree about the SLB; `/migrate status` shows where things stand.")
