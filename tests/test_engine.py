@@ -371,3 +371,16 @@ def test_deleting_the_service_is_an_approved_step(redis_url: str) -> None:
     assert "deleted" in done.text
     assert cluster.get_service(namespace="ingress-nginx", name="nginx-ingress-lb") is None
     assert h.world.slb_split("lb-demo", "rsp-demo-80", "gw-demo") == 100
+
+
+def test_rollback_cancels_a_pending_verification(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.to_shifting()
+    req = h.ok("alice", "/migrate verify").approval
+    assert req is not None
+    out = h.ok("carol", "/migrate rollback")
+    assert f"Request {req.id} (verify) is cancelled" in out.text
+    assert out.approval is not None and out.approval.state == "cancelled"  # so Slack edits its message
+    assert h.store.approval(req.migration_id, req.id).state == "cancelled"  # type: ignore[union-attr]
+    late = h.say("bob", f"/migrate approve {req.id}")
+    assert "already cancelled" in late.text and h.migration().phase is Phase.SHIFTING

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from commands import grammar
-from commands.errors import NotAllowed, UserError
+from commands.errors import Conflict, NotAllowed, UserError
 from commands.grammar import Command
-from commands.model import Migration
+from commands.model import Approval, Migration
 from commands.outcome import Outcome, Request
 from commands.phases import transition_for
 from commands.policy import dwell_left, format_duration
@@ -43,7 +44,8 @@ def weight(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
     action = f"set {target.describe()}"
     m2, summary = eng.run_step(m, op="weights", verb="weight", user=request.user, then=t.target,
                                args={"mse": target.mse, "nginx": target.nginx, "action": action})
-    return eng.reply(m2, f"{request.user} {action}. {summary}.", verb="weight")
+    m2, cancelled = cancel_verification(eng, m2, request.user)
+    return eng.reply(m2, f"{request.user} {action}. {summary}.{_note(cancelled)}", verb="weight", approval=cancelled)
 
 
 def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
@@ -53,5 +55,30 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
     m2, summary = eng.run_step(m, op="weights", verb="rollback", user=request.user, then=t.target,
                                args={"mse": 0, "nginx": 100, "action": "rolled back: MSE weight 0"},
                                supersede=superseding)
+    m2, cancelled = cancel_verification(eng, m2, request.user)
     return eng.reply(m2, f"Rolled back by {request.user}: all traffic on NGINX. {summary}. "
-                         "Shifting may resume with `/migrate weight N`.", verb="rollback")
+                         f"Shifting may resume with `/migrate weight N`.{_note(cancelled)}", verb="rollback",
+                     approval=cancelled)
+
+
+def _note(cancelled: Approval | None) -> str:
+    return f" Request {cancelled.id} (verify) is cancelled: the weights it would lock changed." if cancelled else ""
+
+
+def cancel_verification(eng: Engine, m: Migration, user: str) -> tuple[Migration, Approval | None]:
+    """A verification asked for at other weights no longer describes the traffic: cancel it.
+
+    Done after the weight write, so a rollback never waits for this bookkeeping.
+    """
+    if not m.pending_approval:
+        return m, None
+    a = eng.store.approval(m.id, m.pending_approval)
+    if a is None or not a.pending or a.verb != "verify":
+        return m, None
+    done = dataclasses.replace(a, state="cancelled", decided_at=eng.now(), reason="the weights changed")
+    try:
+        m2 = eng.commit(m, dataclasses.replace(m, pending_approval=""), user=user, verb="cancel",
+                        args={"request": a.id}, result="verification cancelled: the weights changed", approval=done)
+    except Conflict:
+        return m, None
+    return m2, done
