@@ -38,8 +38,11 @@ def rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
     out.append((f"2 ack: floor, {ack['concurrent']} concurrent", f"GET /healthz, same server (n={fl['n']})",
                 _ms(fl["p50_ms"]), _ms(fl["p99_ms"]), "", ""))
     fg = ack["forged_401"]
-    out.append((f"2 ack: refused, {ack['concurrent']} concurrent", f"same commands, forged signature -> 401 "
+    out.append((f"2 ack: forged, {ack['concurrent']} concurrent", f"same commands, forged signature -> 401 "
                 f"(no lazy work; n={fg['n']})", _ms(fg["p50_ms"]), _ms(fg["p99_ms"]), "", ""))
+    nl = ack["no_listener_404"]
+    out.append((f"2 ack: no listener, {ack['concurrent']} conc.", f"signed, verified, dispatched; no listener -> 404 "
+                f"(n={nl['n']})", _ms(nl["p50_ms"]), _ms(nl["p99_ms"]), "", ""))
     codes = ", ".join(f"{k}: {v}" for k, v in sorted(ack["statuses"].items()))
     out.append((f"2 ack: {ack['concurrent']} concurrent",
                 f"{ack['bursts']} bursts (n={ack['loaded']['n']}; HTTP {codes})",

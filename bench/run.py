@@ -29,9 +29,9 @@ from bench.report import table
 from tests.bot_server import GROUPS
 from tests.slack_standin import SlackStandIn
 
-FULL = {"rollback_samples": 100, "concurrent": 200, "bursts": 3, "sequential": 20, "racers": 500,
-        "migrations": 100, "rounds": 2}
-QUICK = {"rollback_samples": 20, "concurrent": 200, "bursts": 1, "sequential": 10, "racers": 500,
+FULL = {"rollback_samples": 300, "concurrent": 200, "bursts": 5, "sequential": 50, "racers": 500,
+        "migrations": 100, "rounds": 3}
+QUICK = {"rollback_samples": 30, "concurrent": 200, "bursts": 1, "sequential": 10, "racers": 500,
          "migrations": 100, "rounds": 1}
 
 
