@@ -2,7 +2,9 @@
 
 stdlib logging only (structlog is not a dependency). Context lives in a ContextVar so each
 request thread carries its own; `bound(...)` sets it for a block. Anything that looks like a
-Slack token is masked before a line is written: a token must never reach a log.
+Slack token is masked before a line is written, and so is every secret `serve` was given
+(`mask_secrets`): a token must never reach a log, whatever library wrote the line.
+gunicorn's own loggers go through the same formatter (`gunicorn_logconfig`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,23 @@ from typing import Any
 _CONTEXT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("migrate_log_context", default=None)
 _SECRET = re.compile(r"\b(xox[abposer]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|v0=[0-9a-f]{16,})")
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_KNOWN: list[str] = []
+MIN_SECRET = 6  # shorter values would mask ordinary words
+
+
+def mask_secrets(*values: str) -> None:
+    """Mask these exact values (the signing secret, a Redis password) in every line from now on."""
+    for value in values:
+        if value and len(value) >= MIN_SECRET and value not in _KNOWN:
+            _KNOWN.append(value)
+    _KNOWN.sort(key=len, reverse=True)
 
 
 def mask(text: str) -> str:
-    """Replace Slack tokens and signatures in `text` with a fixed marker."""
+    """Replace Slack tokens, signatures and the secrets given to `mask_secrets` with a fixed marker."""
+    for value in _KNOWN:
+        if value in text:
+            text = text.replace(value, "[masked]")
     return _SECRET.sub("[masked]", text)
 
 
@@ -63,4 +78,24 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
     root.setLevel(level.upper())
     for noisy in ("slack_bolt", "slack_sdk", "urllib3", "gunicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.captureWarnings(True)  # Python warnings become JSON lines too, not bare text on stderr
+
+
+def gunicorn_logconfig(level: str = "INFO") -> dict[str, Any]:
+    """gunicorn's `logconfig_dict`: its error and access loggers write JSON through the root handler.
+
+    gunicorn applies this with dictConfig when it starts, replacing the handlers `configure` set,
+    so the root handler is declared here again with our formatter.
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"level": level.upper(), "handlers": ["json"]},
+        "loggers": {
+            "gunicorn.error": {"level": "WARNING", "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
+        },
+    }
 

@@ -13,14 +13,16 @@ import os
 import sys
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 from gunicorn.app.base import BaseApplication
 
 from bot.config import ConfigError, load_settings
-from bot.logging import configure
+from bot.logging import configure, gunicorn_logconfig, mask_secrets
 from bot.wiring import Runtime, build
 
 THREADS = 8
+SECRET_ENV = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 
 
 class Server(BaseApplication):  # type: ignore[misc]
@@ -38,7 +40,7 @@ class Server(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
-def gunicorn_options(runtime: Runtime, *, port: int, threads: int) -> dict[str, Any]:
+def gunicorn_options(runtime: Runtime, *, port: int, threads: int, log_level: str = "INFO") -> dict[str, Any]:
     def post_worker_init(worker: Any) -> None:
         runtime.start_background()
 
@@ -46,6 +48,7 @@ def gunicorn_options(runtime: Runtime, *, port: int, threads: int) -> dict[str, 
         "bind": f"0.0.0.0:{port}", "workers": 1, "worker_class": "gthread", "threads": threads,
         "timeout": 30, "graceful_timeout": 10, "keepalive": 5, "accesslog": None, "errorlog": "-",
         "loglevel": "warning", "post_worker_init": post_worker_init, "proc_name": "migrate-bot",
+        "logconfig_dict": gunicorn_logconfig(log_level),
     }
 
 
@@ -55,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=THREADS, help=f"request threads (default {THREADS})")
     parser.add_argument("--check", action="store_true", help="check the settings, Slack and Redis, then exit")
     args = parser.parse_args(argv or [])
-    configure(os.environ.get("LOG_LEVEL", "INFO"))
+    log_level = os.environ.get("LOG_LEVEL", "INFO")
+    configure(log_level)
+    redis_password = urlparse(os.environ.get("REDIS_URL", "")).password or ""
+    mask_secrets(*(os.environ.get(name, "") for name in SECRET_ENV), redis_password)
     try:
         settings = load_settings(os.environ)
         runtime = build(settings)
@@ -65,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print("migrate-bot serve: settings, Slack token and Redis are fine")
         return 0
-    server = Server(runtime.web, gunicorn_options(runtime, port=args.port or settings.port, threads=args.threads))
+    options = gunicorn_options(runtime, port=args.port or settings.port, threads=args.threads, log_level=log_level)
+    server = Server(runtime.web, options)
     try:
         server.run()
     except SystemExit as done:

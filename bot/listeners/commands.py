@@ -34,8 +34,8 @@ def handle_command(deps: Deps, body: dict[str, Any], client: WebClient, respond:
             return
         outcome = deps.engine.handle(Request(text=text, user=user, channel=channel,
                                              idempotency_key=engine_key(delivery)))
-        count(deps, outcome, verb)
         with bound(migration=outcome.migration.id if outcome.migration else ""):
+            count(deps, outcome, verb)  # inside the binding: its log line names the migration
             Publisher(client, deps).publish(outcome, reply=reply)
 
     with bound(user=user, channel=channel, verb=verb):
