@@ -52,6 +52,11 @@ def bound(**fields: Any) -> Iterator[None]:
         _CONTEXT.reset(token)
 
 
+def context() -> dict[str, Any]:
+    """The fields bound to the current request (a copy)."""
+    return dict(_CONTEXT.get() or {})
+
+
 class JsonFormatter(logging.Formatter):
     """`{"ts":..., "level":..., "logger":..., "msg":..., <context>, <extra>}` on one line."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import redis
 
 from bot.keys import BotKeys
+from bot.logging import context
 from commands.model import Migration
 
 log = logging.getLogger("migrate.bot.requests")
@@ -53,9 +54,13 @@ class Metrics:
         """Count one handled command or button by verb and result (ok, refused, error, duplicate).
 
         Every handled request passes here exactly once, whichever way it ended, so this is also
-        where its one log line is written (user, channel and migration come from the bound context).
+        where its one log line is written: the verb asked, user, channel and migration come from
+        the bound context, the outcome from here.
         """
-        log.info("request handled", extra={"verb": verb or "unknown", "outcome": result})
+        extra = {"outcome": result, "verb": context().get("verb") or verb or "unknown"}
+        if verb and verb != extra["verb"]:
+            extra["counted_as"] = verb  # an approve tap that carried the approved step out counts as that step
+        log.info("request handled", extra=extra)
         with contextlib.suppress(redis.RedisError):  # metrics never stand in the way of a migration
             self.r.hincrby(self.keys.commands(), f"{verb or 'unknown'}|{result}", 1)
 
