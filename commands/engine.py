@@ -31,6 +31,7 @@ IDEMPOTENCY_TTL = 24 * 3600
 #: safe to repeat. A rollback tries harder: it is the one step that must land.
 STEP_ATTEMPTS = 3
 ROLLBACK_ATTEMPTS = 10
+CONFLICT_RETRIES = 2
 Prober = Callable[..., list[Any]]  # providers.kube.probe.probe: (routes, *, mse_ip, nginx_ip) -> differences
 
 
@@ -48,7 +49,20 @@ class Engine:
 
     def handle(self, request: Request) -> Outcome:
         """Carry out one `/migrate ...` line; the same idempotency key twice acts once."""
-        return self._once(request.idempotency_key, lambda: self._dispatch(request))
+        return self._once(request.idempotency_key, lambda: self._fresh(request))
+
+    def _fresh(self, request: Request) -> Outcome:
+        """Dispatch on a fresh read when the record moved under us (a card stamped, another verb).
+
+        Safe: a verb's first write is its compare-and-set, so a lost race has changed nothing
+        outside; the retry re-reads and decides again (often: "nothing to change").
+        """
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                return self._dispatch(request)
+            except Conflict:
+                continue
+        return self._dispatch(request)
 
     def decide(self, *, migration_id: str, approval_id: str, user: str, channel: str, approve: bool,
                idempotency_key: str = "", reason: str = "") -> Outcome:

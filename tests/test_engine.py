@@ -384,3 +384,21 @@ def test_rollback_cancels_a_pending_verification(redis_url: str) -> None:
     assert h.store.approval(req.migration_id, req.id).state == "cancelled"  # type: ignore[union-attr]
     late = h.say("bob", f"/migrate approve {req.id}")
     assert "already cancelled" in late.text and h.migration().phase is Phase.SHIFTING
+
+
+def test_a_record_that_moves_under_a_command_is_read_again(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    real = h.store.active_in_channel
+    stamped: list[str] = []
+
+    def stale_read(channel: str):  # type: ignore[no-untyped-def]
+        m = real(channel)
+        if m is not None and not stamped:  # the Slack edge stamps the card right after this read
+            stamped.append(h.engine.attach_card(m.id, card_ts="1795000000.000100").card_ts)
+        return m
+
+    h.store.active_in_channel = stale_read  # type: ignore[method-assign]
+    out = h.say("alice", "/migrate check")
+    assert out.ok, out.text
+    assert stamped and h.migration().card_ts == "1795000000.000100" and h.migration().phase is Phase.CHECKED
