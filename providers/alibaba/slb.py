@@ -37,6 +37,10 @@ class Slb:
     def __init__(self, client: SlbClient, region: str) -> None:
         self.client = client
         self.region = region
+        # What each vServer group held at the last read: a server's port, type and address do not
+        # change while it stays in the group, so a weight write right after a read (the rollback
+        # path) need not read again. A failed write forgets it.
+        self._held: dict[str, dict[str, Any]] = {}
 
     def describe(self, *, slb_id: str) -> LoadBalancer | None:
         req = m.DescribeLoadBalancerAttributeRequest(region_id=self.region, load_balancer_id=slb_id)
@@ -93,11 +97,15 @@ class Slb:
     def _raw_backends(self, vgroup_id: str) -> list[Any]:
         req = m.DescribeVServerGroupAttributeRequest(region_id=self.region, vserver_group_id=vgroup_id)
         body = call("slb.DescribeVServerGroupAttribute", lambda: self.client.describe_vserver_group_attribute(req)).body
-        return list((body.backend_servers.backend_server if body.backend_servers else None) or [])
+        servers = list((body.backend_servers.backend_server if body.backend_servers else None) or [])
+        self._held[vgroup_id] = {b.server_id: b for b in servers}
+        return servers
 
     def set_weights(self, *, vgroup_id: str, weights: Mapping[str, int]) -> None:
         """Weights are absolute; each server is sent with the port and type the group holds it with."""
-        held = {b.server_id: b for b in self._raw_backends(vgroup_id)}
+        held = self._held.get(vgroup_id, {})
+        if not set(weights) <= set(held):
+            held = {b.server_id: b for b in self._raw_backends(vgroup_id)}
         entries: list[dict[str, Any]] = []
         for server_id, weight in weights.items():
             if not 0 <= int(weight) <= 100:
@@ -113,7 +121,11 @@ class Slb:
         for start in range(0, len(entries), CHUNK):
             req = m.SetVServerGroupAttributeRequest(region_id=self.region, vserver_group_id=vgroup_id,
                                                     backend_servers=json.dumps(entries[start:start + CHUNK]))
-            call("slb.SetVServerGroupAttribute", partial(self.client.set_vserver_group_attribute, req))
+            try:
+                call("slb.SetVServerGroupAttribute", partial(self.client.set_vserver_group_attribute, req))
+            except ProviderError:
+                self._held.pop(vgroup_id, None)
+                raise
 
 
 def _backend(b: Any) -> Backend:
