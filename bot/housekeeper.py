@@ -14,6 +14,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable
+from functools import partial
 
 import redis
 from slack_sdk import WebClient
@@ -78,7 +79,7 @@ class Housekeeper:
             for outcome in work():
                 with bound(migration=outcome.migration.id if outcome.migration else ""):
                     self.deps.metrics.command(outcome.verb or verb, "ok" if outcome.ok else "refused")
-                    guarded(self.deps, log_reply, lambda o=outcome: publisher.publish(o, reply=log_reply), verb=verb)
+                    guarded(self.deps, log_reply, partial(publisher.publish, outcome, reply=log_reply), verb=verb)
 
         with bound(verb=verb, user="bot"):
             guarded(self.deps, log_reply, run, verb=verb)
@@ -88,7 +89,7 @@ class Housekeeper:
             publisher = Publisher(self.client, self.deps)
             for notice in self.work.notices():
                 with bound(migration=notice.migration.id):
-                    guarded(self.deps, log_reply, lambda n=notice: self._post(publisher, n), verb="notice")
+                    guarded(self.deps, log_reply, partial(self._post, publisher, notice), verb="notice")
 
         with bound(verb="notice", user="bot"):
             guarded(self.deps, log_reply, run, verb="notice")
