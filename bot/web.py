@@ -15,6 +15,7 @@ import redis
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.boundary import error_id
 from bot.deps import Deps
 from commands.errors import MigrateError
 from commands.model import Migration
@@ -34,7 +35,7 @@ class WebApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
         if path == EVENTS_PATH and self.slack is not None:
-            return self.slack(environ, start_response)
+            return self.events(environ, start_response)
         if method != "GET":
             return _text(start_response, "405 Method Not Allowed", "method not allowed\n")
         if path == "/healthz":
@@ -44,6 +45,17 @@ class WebApp:
         if path == "/metrics":
             return self.metrics(start_response)
         return _text(start_response, "404 Not Found", "not found\n")
+
+    def events(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Slack's endpoint. A payload whose shape breaks Bolt itself (it reads `actions[0]` of
+        whatever arrives, even in its own error path) gets a 400, never a 5xx; it has passed the
+        signature check by then, since Bolt checks before it matches listeners."""
+        assert self.slack is not None
+        try:
+            return self.slack(environ, start_response)
+        except Exception:
+            log.warning("malformed Slack payload", exc_info=True, extra={"error_id": error_id()})
+            return _text(start_response, "400 Bad Request", "malformed request\n")
 
     def ready(self, start_response: StartResponse) -> Iterable[bytes]:
         if not self.config_loaded:
