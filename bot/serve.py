@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -40,12 +40,26 @@ class Server(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
-def gunicorn_options(runtime: Runtime, *, port: int, threads: int, log_level: str = "INFO") -> dict[str, Any]:
+def worker_count(settings: Any, env: Mapping[str, str]) -> int:
+    """Worker processes: `WEB_CONCURRENCY` if set; else 2 where every process sees the same world.
+
+    Two processes halve the ack time under a burst on two cores (see bench/README.md), but a
+    simulated world kept in memory would be one world per process, so it gets one worker
+    unless it lives in a shared state file (`sim: {state_file: ...}`).
+    """
+    if env.get("WEB_CONCURRENCY", "").strip().isdigit():
+        return max(1, int(env["WEB_CONCURRENCY"]))
+    shared = settings.providers == "alibaba" or bool((settings.world_config().get("sim") or {}).get("state_file"))
+    return 2 if shared else 1
+
+
+def gunicorn_options(runtime: Runtime, *, port: int, threads: int, log_level: str = "INFO",
+                     workers: int = 1) -> dict[str, Any]:
     def post_worker_init(worker: Any) -> None:
         runtime.start_background()
 
     return {
-        "bind": f"0.0.0.0:{port}", "workers": 1, "worker_class": "gthread", "threads": threads,
+        "bind": f"0.0.0.0:{port}", "workers": workers, "worker_class": "gthread", "threads": threads,
         "timeout": 30, "graceful_timeout": 10, "keepalive": 5, "accesslog": None, "errorlog": "-",
         "loglevel": "warning", "post_worker_init": post_worker_init, "proc_name": "migrate-bot",
         "logconfig_dict": gunicorn_logconfig(log_level),
@@ -71,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print("migrate-bot serve: settings, Slack token and Redis are fine")
         return 0
-    options = gunicorn_options(runtime, port=args.port or settings.port, threads=args.threads, log_level=log_level)
+    options = gunicorn_options(runtime, port=args.port or settings.port, threads=args.threads, log_level=log_level,
+                               workers=worker_count(settings, os.environ))
     server = Server(runtime.web, options)
     try:
         server.run()
