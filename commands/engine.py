@@ -32,6 +32,14 @@ IDEMPOTENCY_TTL = 24 * 3600
 STEP_ATTEMPTS = 3
 ROLLBACK_ATTEMPTS = 10
 CONFLICT_RETRIES = 2
+#: Steps whose intent outlives a failure: after 4a the SLB is detached until 4b lands, so the
+#: intent stays to drive the reminder, the retry (`/migrate switch`) or the abort.
+KEEP_ON_FAILURE = frozenset({"switch_slb"})
+
+
+def is_queued(intent: StepIntent) -> bool:
+    """Whether a failed step keeps its intent: approved steps, and a switch left half done."""
+    return bool(intent.args.get("approval")) or intent.op in KEEP_ON_FAILURE
 Prober = Callable[..., list[Any]]  # providers.kube.probe.probe: (routes, *, mse_ip, nginx_ip) -> differences
 
 
@@ -151,8 +159,8 @@ class Engine:
                  approval: Approval | None = None, supersede: bool = False) -> tuple[Migration, str]:
         """Record the intent, call the provider, record the result; returns the record and a summary."""
         if m.intent is not None and not supersede:
-            if m.intent.args.get("approval"):
-                raise NotAllowed(f"The approved `{m.intent.verb}` is queued after a failed cloud call; "
+            if is_queued(m.intent):
+                raise NotAllowed(f"`{m.intent.verb}` is queued after a failed cloud call; "
                                  f"`/migrate {m.intent.verb}` retries it.")
             raise NotAllowed(f"`{m.intent.verb}` by {m.intent.user} is still running (since "
                              f"{clock_time(m.intent.started_at)}); wait for it, or `/migrate rollback`.")
@@ -182,6 +190,12 @@ class Engine:
                                         operation=exc.operation,
                                         next_step=f"the approved {intent.verb} stays queued; `/migrate {intent.verb}` "
                                                   "retries it without a new approval") from exc
+                if intent.op in KEEP_ON_FAILURE:
+                    raise ProviderError(exc.meaning, code=exc.code, request_id=exc.request_id, temporary=exc.temporary,
+                                        operation=exc.operation,
+                                        next_step="the SLB may be detached (4a) while the Service is not "
+                                                  "updated (4b): `/migrate switch` finishes it, `/migrate abort` "
+                                                  "restores everything") from exc
                 raise
         then = Phase(intent.then)
         action = intent.args.get("action") or intent.verb
@@ -202,7 +216,7 @@ class Engine:
 
     def _record_failure(self, m1: Migration, intent: StepIntent, exc: ProviderError) -> None:
         """The step failed: keep the phase; an approved step keeps its intent so it can be retried."""
-        keep = intent if intent.args.get("approval") else None
+        keep = intent if is_queued(intent) else None
         try:
             self.store.commit(expected_version=m1.version, migration=dataclasses.replace(m1, intent=keep),
                               event=self.event(intent.user, intent.verb, intent.args, m1, m1.phase,

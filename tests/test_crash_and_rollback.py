@@ -79,9 +79,10 @@ def test_crash_during_switch_keeps_the_original_annotations(redis_url: str) -> N
     h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
     world.state.fail_next("k8s.replace_service_annotations", times=3, code="InternalError")  # outlasts the retries
     failed = h.say("alice", "/migrate switch")
-    assert not failed.ok and "InternalError" in failed.text
-    assert h.migration().phase is Phase.METHOD_CHOSEN and h.migration().intent is None
-    h.ok("alice", "/migrate switch")  # the retry finishes what was left
+    assert not failed.ok and "InternalError" in failed.text and "`/migrate switch` finishes it" in failed.text
+    stuck = h.migration()
+    assert stuck.phase is Phase.METHOD_CHOSEN and stuck.intent is not None  # 4a done, 4b not: kept for the reminder
+    assert "Retried switch" in h.ok("alice", "/migrate switch").text  # the retry finishes what was left
     h.ok("alice", "/migrate abort")
     h.ok("bob", "/migrate approve")
     restored = world.cluster("demo-cluster").get_service(namespace="ingress-nginx", name="nginx-ingress-lb")
@@ -107,3 +108,25 @@ def test_rollback_overtakes_a_slow_weight_step(redis_url: str) -> None:
     m = h.migration()
     assert m.mse_weight == 0
     assert read_slb_weights(world, m)["mse"] == 0  # the slow write landed first or was undone: MSE gets nothing
+
+
+def test_abort_after_a_half_done_switch_restores_the_slb(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    before = world.raw()
+    h = make_harness(redis_url, world=world)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
+    world.state.fail_next("k8s.replace_service_annotations", times=3, code="Forbidden", temporary=False)
+    assert not h.say("alice", "/migrate switch").ok
+    assert world.raw()["slbs"]["lb-demo"]["tags"] == {}  # 4a happened: the SLB is detached
+    out = h.ok("alice", "/migrate abort")
+    assert "aborted" in out.text
+    after = world.raw()
+    assert after["slbs"]["lb-demo"]["tags"] == before["slbs"]["lb-demo"]["tags"]
+    assert after["slbs"]["lb-demo"]["listeners"] == before["slbs"]["lb-demo"]["listeners"]
+    assert after["slbs"]["lb-demo"]["vgroups"] == before["slbs"]["lb-demo"]["vgroups"]
+    svc = "ingress-nginx/nginx-ingress-lb"
+    assert after["clusters"]["demo-cluster"]["services"][svc]["annotations"] == \
+        before["clusters"]["demo-cluster"]["services"][svc]["annotations"]
+    assert h.migration().phase is Phase.ABORTED and h.migration().intent is None

@@ -37,11 +37,13 @@ def summary_for(verb: str, m: Migration, args: dict[str, Any]) -> str:
 
 
 def queued(eng: Engine, m: Migration, verb: str) -> Outcome | None:
-    """Retry an approved step whose provider call failed earlier: no second approval needed."""
-    if m.intent is None or m.intent.verb != verb or not m.intent.args.get("approval"):
+    """Retry a step whose provider call failed earlier (an approved one needs no second approval)."""
+    from commands.engine import is_queued
+
+    if m.intent is None or m.intent.verb != verb or not is_queued(m.intent):
         return None
     m2, summary = eng.resume(m)
-    return eng.reply(m2, f"Retried the approved {verb}: {summary}.", verb=verb)
+    return eng.reply(m2, f"Retried {verb}: {summary}.", verb=verb)
 
 
 def request(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
@@ -66,7 +68,11 @@ def abort(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
         return retried
     t = transition_for("abort", m.phase)
     if m.phase in BEFORE_SWITCH:
-        return execute(eng, m, "abort", {}, user=req.user, approval=None, then=t.target)
+        half_switched = m.intent is not None and m.intent.op == "switch_slb"
+        if half_switched:  # 4a landed, 4b did not: restore from the originals the switch recorded
+            assert m.intent is not None
+            m = dataclasses.replace(m, saved={**m.saved, **m.intent.args["saved"]})
+        return execute(eng, m, "abort", {}, user=req.user, approval=None, then=t.target, supersede=half_switched)
     return ask(eng, m, req.user, "abort", {})
 
 
@@ -95,7 +101,7 @@ def ask(eng: Engine, m: Migration, user: str, verb: str, args: dict[str, Any]) -
 
 
 def execute(eng: Engine, m: Migration, verb: str, args: dict[str, Any], *, user: str, approval: Approval | None,
-            then: Phase | None = None) -> Outcome:
+            then: Phase | None = None, supersede: bool = False) -> Outcome:
     """Carry out an approved (or approval-free) irreversible step."""
     target = then or transition_for(verb, m.phase).target
     who = user if approval is None else f"{approval.requested_by}, approved by {', '.join(approval.approvals)}"
@@ -118,7 +124,7 @@ def execute(eng: Engine, m: Migration, verb: str, args: dict[str, Any], *, user:
     actions = {"cutover": "cut over: all traffic to MSE", "complete": "completed the migration",
                "abort": "aborted the migration"}
     m2, summary = eng.run_step(m, op=op, verb=verb, user=user, then=target, approval=approval,
-                               args={**args, "action": actions[verb]})
+                               args={**args, "action": actions[verb]}, supersede=supersede)
     texts = {
         "cutover": f"Cutover by {who}: {summary}. Next: `/migrate complete`.",
         "complete": f"Migration {m2.id} completed ({who}): {summary}.",

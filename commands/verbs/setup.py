@@ -157,6 +157,9 @@ def switch(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
     The originals are read before anything changes and kept in the intent, so an abort, or a
     restart halfway, restores what was there and not what the bot half-wrote.
     """
+    retried = gated.queued(eng, m, "switch")
+    if retried is not None:
+        return retried
     t = transition_for("switch", m.phase)
     if m.method == "slb":
         assert m.slb is not None
