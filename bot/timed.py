@@ -14,6 +14,7 @@ from typing import Any
 import redis
 
 from bot.keys import BotKeys
+from commands.engine import is_queued
 from commands.errors import MigrateError
 from commands.model import Migration, StepIntent
 from commands.outcome import Outcome
@@ -21,8 +22,9 @@ from commands.phases import WEIGHTS_UNLOCKED
 from commands.render import clock_time
 
 #: An intent this old belongs to a process that died: a live step writes its result (or its
-#: failure) within seconds, retries included.
-STALE_INTENT_S = 60.0
+#: failure) well within it, retries included (a rollback's 10 attempts at a 10 s read timeout
+#: would still finish first).
+STALE_INTENT_S = 180.0
 #: How long the SLB may sit detached from cluster management (4a done, 4b not) before people are told.
 SLB_REMINDER_S = 60.0
 ONCE_TTL_S = 7 * 24 * 3600
@@ -70,7 +72,7 @@ class TimedWork:
         now, out = self.clock(), []
         for m in self.store.active_migrations():
             intent = m.intent
-            if intent is None or now - intent.started_at < STALE_INTENT_S or self._queued_after_failure(m, intent):
+            if intent is None or now - intent.started_at < STALE_INTENT_S or is_queued(intent):
                 continue
             if not self.once(f"resume:{m.id}:{intent.id}"):
                 continue
@@ -86,13 +88,6 @@ class TimedWork:
     def _dwell_over(self, m: Migration, now: float) -> bool:
         return (self.dwell_seconds > 0 and m.phase in WEIGHTS_UNLOCKED and m.intent is None
                 and m.last_weight_change_at > 0 and now >= m.last_weight_change_at + self.dwell_seconds)
-
-    def _queued_after_failure(self, m: Migration, intent: StepIntent) -> bool:
-        """An approved step whose cloud call failed keeps its intent on purpose: people retry it, not the timer."""
-        for event in reversed(self.store.events(m.id, limit=20)):
-            if event.verb == intent.verb and event.result.startswith(("started ", "failed: ")):
-                return bool(event.result.startswith("failed: "))
-        return False
 
 
 def _slb_reminder(m: Migration, intent: StepIntent) -> str:

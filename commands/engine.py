@@ -27,19 +27,42 @@ from commands.render import clock_time, status_text
 log = logging.getLogger("migrate.engine")
 
 IDEMPOTENCY_TTL = 24 * 3600
+#: How long a delivery stays claimed before its answer is stored: a process that dies mid-request
+#: frees the key after this, so a redelivery is not told "already being handled" for a day.
+CLAIM_TTL = 300
 #: Attempts at a provider step whose errors are temporary (throttling, 5xx, timeouts); steps are
 #: safe to repeat. A rollback tries harder: it is the one step that must land.
 STEP_ATTEMPTS = 3
 ROLLBACK_ATTEMPTS = 10
 CONFLICT_RETRIES = 2
-#: Steps whose intent outlives a failure: after 4a the SLB is detached until 4b lands, so the
-#: intent stays to drive the reminder, the retry (`/migrate switch`) or the abort.
-KEEP_ON_FAILURE = frozenset({"switch_slb"})
+#: Steps whose intent outlives a failure, with what to tell the user: after 4a the SLB is
+#: detached until 4b lands, and a half-made DNS switch has records only its intent knows, so the
+#: intent stays to drive the reminder, the retry (typing the verb again) or the abort.
+KEEP_ON_FAILURE = {
+    "listen": "`/migrate start` again retries step 1; `/migrate abort` drops the migration",
+    "switch_slb": "the SLB may be detached (4a) while the Service is not updated (4b): `/migrate switch` "
+                  "finishes it, `/migrate abort` restores everything",
+    "switch_dns": "some MSE records may exist already: `/migrate switch` finishes it, `/migrate abort` removes them",
+}
+
+
+def keeps_intent(intent: StepIntent) -> bool:
+    return bool(intent.args.get("approval")) or intent.op in KEEP_ON_FAILURE
 
 
 def is_queued(intent: StepIntent) -> bool:
-    """Whether a failed step keeps its intent: approved steps, and a switch left half done."""
-    return bool(intent.args.get("approval")) or intent.op in KEEP_ON_FAILURE
+    """A step that failed and kept its intent, waiting for someone to retry or abort it."""
+    return intent.failed_at > 0 and keeps_intent(intent)
+
+
+def busy(intent: StepIntent) -> str:
+    """Why nothing else may start while `intent` is open, and what to do."""
+    if is_queued(intent):
+        return f"`{intent.verb}` is queued after a failed cloud call; `/migrate {intent.verb}` retries it."
+    if intent.op == "restore":
+        return "The abort is running: it takes MSE out of the traffic path first; nothing more is needed."
+    return (f"`{intent.verb}` by {intent.user} is still running (since {clock_time(intent.started_at)}); "
+            "wait for it, or `/migrate rollback`.")
 Prober = Callable[..., list[Any]]  # providers.kube.probe.probe: (routes, *, mse_ip, nginx_ip) -> differences
 
 
@@ -152,6 +175,9 @@ class Engine:
 
     def commit(self, m: Migration, new: Migration, *, user: str, verb: str, args: dict[str, Any], result: str,
                approval: Approval | None = None) -> Migration:
+        """A change with no provider step; no phase moves while a step is open (it owns the phase)."""
+        if m.intent is not None and new.phase != m.phase:
+            raise NotAllowed(busy(m.intent))
         return self.store.commit(expected_version=m.version, migration=new,
                                  event=self.event(user, verb, args, m, new.phase, result), approval=approval)
 
@@ -159,11 +185,7 @@ class Engine:
                  approval: Approval | None = None, supersede: bool = False) -> tuple[Migration, str]:
         """Record the intent, call the provider, record the result; returns the record and a summary."""
         if m.intent is not None and not supersede:
-            if is_queued(m.intent):
-                raise NotAllowed(f"`{m.intent.verb}` is queued after a failed cloud call; "
-                                 f"`/migrate {m.intent.verb}` retries it.")
-            raise NotAllowed(f"`{m.intent.verb}` by {m.intent.user} is still running (since "
-                             f"{clock_time(m.intent.started_at)}); wait for it, or `/migrate rollback`.")
+            raise NotAllowed(busy(m.intent))
         if approval is not None:
             args = {**args, "approval": approval.id}
         intent = StepIntent(id=new_id("s"), op=op, verb=verb, user=user, args=args, then=then.value,
@@ -174,7 +196,14 @@ class Engine:
                                event=self.event(user, verb, args, m, m.phase, f"started {op}"))
         return self._carry_out(m1, intent)
 
-    def _carry_out(self, m1: Migration, intent: StepIntent) -> tuple[Migration, str]:
+    def resume(self, m: Migration) -> tuple[Migration, str]:
+        """Carry out the step `m` has recorded (left by a crash, or queued after a failure)."""
+        assert m.intent is not None
+        intent = dataclasses.replace(m.intent, failed_at=0.0)
+        return self._carry_out(dataclasses.replace(m, intent=intent), intent, resumed_from=m.intent)
+
+    def _carry_out(self, m1: Migration, intent: StepIntent, *,
+                   resumed_from: StepIntent | None = None) -> tuple[Migration, str]:
         attempts = ROLLBACK_ATTEMPTS if intent.verb == "rollback" else STEP_ATTEMPTS
         for attempt in range(1, attempts + 1):
             try:
@@ -184,60 +213,92 @@ class Engine:
                 if exc.temporary and attempt < attempts:
                     self.sleep(min(2.0, 0.05 * 2 ** attempt))
                     continue
-                self._record_failure(m1, intent, exc)
-                if intent.args.get("approval"):
-                    raise ProviderError(exc.meaning, code=exc.code, request_id=exc.request_id, temporary=exc.temporary,
-                                        operation=exc.operation,
-                                        next_step=f"the approved {intent.verb} stays queued; `/migrate {intent.verb}` "
-                                                  "retries it without a new approval") from exc
-                if intent.op in KEEP_ON_FAILURE:
-                    raise ProviderError(exc.meaning, code=exc.code, request_id=exc.request_id, temporary=exc.temporary,
-                                        operation=exc.operation,
-                                        next_step="the SLB may be detached (4a) while the Service is not "
-                                                  "updated (4b): `/migrate switch` finishes it, `/migrate abort` "
-                                                  "restores everything") from exc
-                raise
+                raise self._failed(m1, intent, exc) from exc
+            except Exception as exc:  # a bug or an unforeseen client error: recorded all the same
+                error_id = new_id("err", 4)
+                log.exception("step failed unexpectedly", extra={"error_id": error_id, "op": intent.op})
+                unexpected = ProviderError(f"{intent.op} failed unexpectedly (error id {error_id})",
+                                           code="InternalError", operation=intent.op)
+                raise self._failed(m1, intent, unexpected) from exc
+        return self._finish(m1, intent, result, resumed_from=resumed_from)
+
+    def _finish(self, m1: Migration, intent: StepIntent, result: steps.StepResult, *,
+                resumed_from: StepIntent | None = None) -> tuple[Migration, str]:
+        """Record the result on the freshest record that still holds our intent.
+
+        Other writes may land while a step runs (a card stamped, a request denied or expired):
+        they do not undo the step. Only another intent in ours' place means we were overtaken.
+        """
+        current, ours = m1, {intent.id, resumed_from.id if resumed_from else intent.id}
         then = Phase(intent.then)
         action = intent.args.get("action") or intent.verb
-        new = self.touched(m1, intent.user, action, intent=None, phase=then, **result.changes)
-        if intent.op == "weights":
-            new = dataclasses.replace(new, last_weight_change_at=self.now())
-        try:
-            done = self.store.commit(expected_version=m1.version, migration=new,
-                                     event=self.event(intent.user, intent.verb, intent.args, m1, then, result.summary))
-        except Conflict:
-            return self._superseded(m1, intent, result.summary)
-        return done, result.summary
+        for _ in range(CONFLICT_RETRIES + 3):
+            if current.intent is None or current.intent.id not in ours:
+                return self._superseded(current, intent, result.summary)
+            new = self.touched(current, intent.user, action, intent=None, phase=then, **result.changes)
+            if intent.op == "weights":
+                new = dataclasses.replace(new, last_weight_change_at=self.now())
+            try:
+                done = self.store.commit(expected_version=current.version, migration=new,
+                                         event=self.event(intent.user, intent.verb, intent.args, current, then,
+                                                          result.summary))
+                return done, result.summary
+            except Conflict:
+                current = self._require(m1.id)
+        raise Conflict("The migration kept changing while the step finished; `/migrate status` shows where it is.")
 
-    def resume(self, m: Migration) -> tuple[Migration, str]:
-        """Carry out the step `m` has queued (an approved step whose provider call failed)."""
-        assert m.intent is not None
-        return self._carry_out(m, m.intent)
-
-    def _record_failure(self, m1: Migration, intent: StepIntent, exc: ProviderError) -> None:
-        """The step failed: keep the phase; an approved step keeps its intent so it can be retried."""
-        keep = intent if is_queued(intent) else None
-        try:
-            self.store.commit(expected_version=m1.version, migration=dataclasses.replace(m1, intent=keep),
-                              event=self.event(intent.user, intent.verb, intent.args, m1, m1.phase,
-                                               f"failed: {exc.one_line()}"))
-        except Conflict:
-            pass  # a rollback took over meanwhile; its record stands
-
-    def _superseded(self, m1: Migration, intent: StepIntent, summary: str) -> tuple[Migration, str]:
-        """Our step finished after a rollback took over: put the rollback's weights back in force."""
-        current = self._require(m1.id)
-        for _ in range(100):  # let the newer step (a rollback) finish first, for at most ~10 s
-            if current.intent is None:
+    def _failed(self, m1: Migration, intent: StepIntent, exc: ProviderError) -> ProviderError:
+        """Record a failed step (the phase stays) and say what the user can do next."""
+        kept = dataclasses.replace(intent, failed_at=self.now()) if keeps_intent(intent) else None
+        current = m1
+        for _ in range(CONFLICT_RETRIES + 3):
+            if current.intent is None or current.intent.id != intent.id:
+                break  # overtaken (a rollback): its record stands
+            try:
+                self.store.commit(expected_version=current.version, migration=dataclasses.replace(current, intent=kept),
+                                  event=self.event(intent.user, intent.verb, intent.args, current, current.phase,
+                                                   f"failed: {exc.one_line()}"))
                 break
-            self.sleep(0.1)
-            current = self._require(m1.id)
-        if current.intent is None and current.phase in WEIGHTS_UNLOCKED and current.method:
+            except Conflict:
+                current = self._require(m1.id)
+        if kept is None:
+            return exc
+        if intent.op in KEEP_ON_FAILURE:
+            hint = KEEP_ON_FAILURE[intent.op]
+        else:
+            hint = (f"the approved {intent.verb} stays queued; `/migrate {intent.verb}` retries it "
+                    "without a new approval")
+        return ProviderError(exc.meaning, code=exc.code, request_id=exc.request_id, temporary=exc.temporary,
+                             operation=exc.operation, next_step=hint)
+
+    def _superseded(self, current: Migration, intent: StepIntent, summary: str) -> tuple[Migration, str]:
+        """A rollback took over while our weight step ran; our write may have landed after its.
+
+        So the newer target is written again (idempotent), and the audit trail says so.
+        """
+        if intent.op == "weights" and current.phase in WEIGHTS_UNLOCKED and current.method:
+            newer = current.intent.args if current.intent and current.intent.op == "weights" else {
+                "mse": current.mse_weight, "nginx": current.nginx_weight}
             enforce = StepIntent(id=new_id("s"), op="weights", verb="rollback", user=intent.user,
-                                 args={"mse": current.mse_weight, "nginx": current.nginx_weight},
-                                 then=current.phase.value, started_at=self.now())
-            steps.weights(self.world, current, enforce)
-        return current, f"superseded by a later change ({summary}); the newer weights stay in force"
+                                 args={"mse": newer["mse"], "nginx": newer["nginx"]}, then=current.phase.value,
+                                 started_at=self.now())
+            again = steps.weights(self.world, current, enforce)
+            self._audit(current.id, intent.user, "enforce",
+                        f"`{intent.verb}` was overtaken; re-applied MSE {newer['mse']} / NGINX {newer['nginx']}: "
+                        f"{again.summary}")
+        return self._require(current.id), f"overtaken by a later change ({summary}); the newer weights stay in force"
+
+    def _audit(self, migration_id: str, user: str, verb: str, result: str) -> None:
+        """An audit event with no other change (it still goes through the compare-and-set)."""
+        for _ in range(CONFLICT_RETRIES + 3):
+            m = self._require(migration_id)
+            try:
+                self.store.commit(expected_version=m.version, migration=m,
+                                  event=self.event(user, verb, {}, m, m.phase, result))
+                return
+            except Conflict:
+                continue
+        log.warning("audit event lost to contention", extra={"migration": migration_id, "verb": verb})
 
     def _require(self, migration_id: str) -> Migration:
         m = self.store.load(migration_id)
@@ -249,7 +310,7 @@ class Engine:
 
     def _once(self, key: str, act: Callable[[], Outcome]) -> Outcome:
         try:
-            if key and not self.store.claim(key, ttl_seconds=IDEMPOTENCY_TTL):
+            if key and not self.store.claim(key, ttl_seconds=CLAIM_TTL):
                 seen = self.store.recall(key)
                 if seen:
                     return Outcome.from_dict(seen)

@@ -29,13 +29,15 @@ class StepIntent:
     args: dict[str, Any]
     then: str
     started_at: float
+    failed_at: float = 0.0  # set when the step failed and kept its intent to be retried or aborted
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StepIntent:
-        return cls(**d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass(frozen=True)

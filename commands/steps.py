@@ -238,21 +238,32 @@ def restore(world: World, m: Migration, intent: StepIntent) -> StepResult:
                 world.slb.set_scheduler(slb_id=s.slb_id, port=s.port, protocol=s.protocol,
                                         scheduler=saved["scheduler"])
             done.append("SLB tags and scheduler restored")
-    if m.method == "dns" and "dns_added" in saved:
-        for domain, record_id in saved["dns_added"].items():
-            world.dns.delete_record(record_id=record_id)
-            for rec in saved.get("dns_nginx", {}).get(domain, []):
-                current = {r.id: r for r in world.dns.records(domain=domain)}
-                live = current.get(rec["id"])
-                if live and live.weight != rec["weight"]:
-                    world.dns.set_weight(record_id=rec["id"], weight=rec["weight"])
-                if live and live.enabled != rec["enabled"]:
-                    world.dns.set_enabled(record_id=rec["id"], enabled=rec["enabled"])
+    if m.method == "dns" and "dns_nginx" in saved:
+        _restore_dns(world, m, saved["dns_nginx"])
         done.append("MSE DNS records removed, NGINX records restored")
     if saved.get("listen_created"):
         world.gateway.unlisten(gateway_id=m.gateway, cluster=m.cluster)
         done.append("gateway stopped listening")
     return StepResult("restored: " + (", ".join(done) or "nothing had changed"), {"mse_weight": 0})
+
+
+def _restore_dns(world: World, m: Migration, originals: dict[str, list[dict[str, Any]]]) -> None:
+    """Every record that was not there before the switch and points at the gateway goes; the
+    originals get back their weight and state. Works from the originals alone, so a switch that
+    stopped halfway (its new record ids never recorded) is undone too."""
+    gw = world.gateway.get_gateway(gateway_id=m.gateway)
+    for domain in m.domains:
+        before = {r["id"]: r for r in originals.get(domain, [])}
+        for rec in world.dns.records(domain=domain):
+            if rec.id not in before:
+                if gw is not None and rec.value == gw.slb_address:
+                    world.dns.delete_record(record_id=rec.id)
+                continue
+            want = before[rec.id]
+            if rec.weight != want["weight"]:
+                world.dns.set_weight(record_id=rec.id, weight=want["weight"])
+            if rec.enabled != want["enabled"]:
+                world.dns.set_enabled(record_id=rec.id, enabled=want["enabled"])
 
 
 STEPS: dict[str, StepFn] = {

@@ -130,3 +130,98 @@ def test_abort_after_a_half_done_switch_restores_the_slb(redis_url: str) -> None
     assert after["clusters"]["demo-cluster"]["services"][svc]["annotations"] == \
         before["clusters"]["demo-cluster"]["services"][svc]["annotations"]
     assert h.migration().phase is Phase.ABORTED and h.migration().intent is None
+
+
+def test_abort_after_a_half_done_dns_switch_removes_the_new_records(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    before = world.raw()["dns"]["records"]
+    h = make_harness(redis_url, world=world)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    h.ok("alice", "/migrate method dns domains=shop.example.com,api.example.com")
+    calls = world.state.calls("dns.add_record")
+    real = world.dns.set_weighted
+    seen: list[str] = []
+
+    def second_fails(*, domain: str, on: bool) -> None:  # the second domain is refused for good
+        seen.append(domain)
+        if len(seen) > 1:
+            world.state.fail_next("dns.set_weighted", times=1, code="Forbidden", temporary=False)
+        real(domain=domain, on=on)
+
+    world.dns.set_weighted = second_fails  # type: ignore[method-assign]
+    out = h.say("alice", "/migrate switch")
+    assert not out.ok and "`/migrate abort` removes them" in out.text
+    assert world.state.calls("dns.add_record") == calls + 1  # the first domain got its MSE record
+    h.ok("alice", "/migrate abort")
+    assert world.raw()["dns"]["records"] == before
+
+
+def _while_slow(h, world: SimWorld, op: str, text: str, during) -> object:  # type: ignore[no-untyped-def]
+    """Run `text` with `op` stalled; call `during()` once its intent is recorded; return both outcomes."""
+    world.state.add_latency(op, 0.8)
+    results: list[object] = []
+    slow = threading.Thread(target=lambda: results.append(h.say("alice", text)))
+    slow.start()
+    deadline = time.monotonic() + 5
+    while h.migration().intent is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert h.migration().intent is not None
+    other = during()
+    slow.join()
+    world.state.add_latency(op, 0)
+    return results[0], other
+
+
+def test_an_unrelated_write_during_a_step_does_not_undo_it(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    h.to_shifting()
+    step, _ = _while_slow(h, world, "slb.set_weights", "/migrate weight 30",
+                          lambda: h.engine.attach_card(h.migration().id, card_ts="1795000000.000200"))
+    assert step.ok and "overtaken" not in step.text  # type: ignore[attr-defined]
+    m = h.migration()
+    assert m.intent is None and m.mse_weight == 30 and m.card_ts == "1795000000.000200"
+    assert read_slb_weights(world, m)["mse"] == 30
+
+
+def test_verification_is_refused_while_a_weight_step_runs(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    h.to_shifting()
+    h.ok("alice", "/migrate verify")
+    _step, approve = _while_slow(h, world, "slb.set_weights", "/migrate weight 30",
+                                lambda: h.say("bob", "/migrate approve"))
+    assert not approve.ok and "still running" in approve.text  # type: ignore[attr-defined]
+    m = h.migration()
+    assert m.phase is Phase.SHIFTING and m.mse_weight == 30
+
+
+def test_a_switch_typed_twice_runs_once_and_abort_waits_for_it(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    h = make_harness(redis_url, world=world)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
+    first, others = _while_slow(h, world, "k8s.replace_service_annotations", "/migrate switch",
+                                lambda: (h.say("alice", "/migrate switch"), h.say("alice", "/migrate abort")))
+    again, abort = others  # type: ignore[misc]
+    assert first.ok and not again.ok and "still running" in again.text  # type: ignore[attr-defined]
+    assert not abort.ok and "still running" in abort.text
+    assert world.state.calls("k8s.replace_service_annotations") == 1
+    assert h.migration().phase is Phase.SWITCHED
+
+
+def test_rollback_still_works_after_an_approved_abort_failed(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    h = make_harness(redis_url, world=world)
+    h.engine.sleep = lambda s: None
+    h.to_shifting()
+    h.ok("alice", "/migrate abort")
+    world.state.fail_next("mse.leave_slb", times=3, code="Forbidden", temporary=False)
+    failed = h.say("bob", "/migrate approve")
+    assert not failed.ok and "stays queued" in failed.text
+    out = h.ok("carol", "/migrate rollback")
+    assert "Rolled back" in out.text
+    m = h.migration()
+    assert m.phase is Phase.SHIFTING and m.intent is None and read_slb_weights(world, m)["mse"] == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from commands.engine import is_queued
 from commands.errors import NotAllowed
 from commands.grammar import Command
 from commands.model import Approval, Migration
@@ -38,8 +39,6 @@ def summary_for(verb: str, m: Migration, args: dict[str, Any]) -> str:
 
 def queued(eng: Engine, m: Migration, verb: str) -> Outcome | None:
     """Retry a step whose provider call failed earlier (an approved one needs no second approval)."""
-    from commands.engine import is_queued
-
     if m.intent is None or m.intent.verb != verb or not is_queued(m.intent):
         return None
     m2, summary = eng.resume(m)
@@ -68,11 +67,11 @@ def abort(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
         return retried
     t = transition_for("abort", m.phase)
     if m.phase in BEFORE_SWITCH:
-        half_switched = m.intent is not None and m.intent.op == "switch_slb"
-        if half_switched:  # 4a landed, 4b did not: restore from the originals the switch recorded
+        half_done = m.intent is not None and is_queued(m.intent)
+        if half_done:  # a failed start or switch: restore from the originals its intent recorded
             assert m.intent is not None
-            m = dataclasses.replace(m, saved={**m.saved, **m.intent.args["saved"]})
-        return execute(eng, m, "abort", {}, user=req.user, approval=None, then=t.target, supersede=half_switched)
+            m = dataclasses.replace(m, saved={**m.saved, **m.intent.args.get("saved", {})})
+        return execute(eng, m, "abort", {}, user=req.user, approval=None, then=t.target, supersede=half_done)
     return ask(eng, m, req.user, "abort", {})
 
 

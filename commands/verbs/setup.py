@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from commands import ccm, grammar
 from commands.errors import NotAllowed, UserError
 from commands.grammar import Command
-from commands.model import Migration, SlbChoice
+from commands.model import Migration, SlbChoice, StepIntent
 from commands.outcome import Outcome, Request
 from commands.phases import Phase, transition_for
 from commands.ports import Ingress, Route
@@ -20,22 +20,37 @@ if TYPE_CHECKING:
 
 def start(eng: Engine, request: Request, cmd: Command) -> Outcome:
     """Pre-flight, record the migration, then step 1: the gateway listens to the Ingress class."""
-    cluster, gateway = cmd.args["cluster"], cmd.args["gateway"]
-    ingress_class = cmd.args.get("class", "nginx")
-    found = preflight(eng.world, cluster=cluster, gateway=gateway, ingress_class=ingress_class)
-    transition_for("start", None)
     from commands.engine import new_id
 
+    cluster, gateway = cmd.args["cluster"], cmd.args["gateway"]
+    ingress_class = cmd.args.get("class", "nginx")
+    retried = _retry_step1(eng, request, cluster)
+    if retried is not None:
+        return retried
+    found = preflight(eng.world, cluster=cluster, gateway=gateway, ingress_class=ingress_class)
+    transition_for("start", None)
+    then = transition_for("attach", Phase.DRAFT).target
+    # The record and its step-1 intent are written together: a crash right after leaves an
+    # intent to finish, never a draft nobody will move on.
+    intent = StepIntent(id=new_id("s"), op="listen", verb="start", user=request.user, then=then.value,
+                        args={"created": not found.already_listening, "action": "started the migration"},
+                        started_at=eng.now())
     draft = Migration(id=new_id("m"), cluster=cluster, gateway=gateway, ingress_class=ingress_class,
-                      channel=request.channel, created_by=request.user, created_at=eng.now())
+                      channel=request.channel, created_by=request.user, created_at=eng.now(), intent=intent)
     m = eng.store.create(draft, eng.event(request.user, "start", dict(cmd.args), None, Phase.DRAFT,
-                                          "pre-flight passed: " + "; ".join(found.notes)))
-    t = transition_for("attach", m.phase)
-    m2, summary = eng.run_step(m, op="listen", verb="start", user=request.user, then=t.target,
-                               args={"created": not found.already_listening, "action": "started the migration"})
+                                          "pre-flight passed: " + "; ".join(found.notes) + "; started listen"))
+    m2, summary = eng.resume(m)
     text = (f"Migration {m2.id} started by {request.user}: {cluster} → {gateway}.\n"
             f"Pre-flight: {'; '.join(found.notes)}.\nStep 1: {summary}. Next: `/migrate check`.")
     return eng.reply(m2, text, verb="start")
+
+
+def _retry_step1(eng: Engine, request: Request, cluster: str) -> Outcome | None:
+    """`start` again where step 1 failed: retry it rather than refuse a second migration."""
+    m = eng.store.active_in_channel(request.channel)
+    if m is None or m.cluster != cluster or m.phase is not Phase.DRAFT or m.intent is None:
+        return None
+    return gated.queued(eng, m, "start")
 
 
 def check(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:

@@ -6,6 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from commands import grammar
+from commands.engine import is_queued
 from commands.errors import Conflict, NotAllowed, UserError
 from commands.grammar import Command
 from commands.model import Approval, Migration
@@ -51,7 +52,7 @@ def weight(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
 def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
     """MSE weight 0 at once; it takes over from any weight step still running."""
     t = transition_for("rollback", m.phase)
-    superseding = m.intent is not None and m.intent.op == "weights"
+    superseding = m.intent is not None and (m.intent.op == "weights" or is_queued(m.intent))
     m2, summary = eng.run_step(m, op="weights", verb="rollback", user=request.user, then=t.target,
                                args={"mse": 0, "nginx": 100, "action": "rolled back: MSE weight 0"},
                                supersede=superseding)
