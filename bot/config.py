@@ -103,10 +103,6 @@ def parse_config(raw: Any) -> dict[str, Any]:
     for key in PEOPLE_KEYS:
         if key in raw:
             out[key] = _people(key, raw[key])
-    if "operators" in raw and not out["operators"]:
-        raise ConfigError("operators", "is empty: nobody could run a migration; list user ids, or \"*\" for everyone")
-    if "approvers" in raw and not out["approvers"]:
-        raise ConfigError("approvers", "is empty: nobody could approve; list user ids, or \"*\" for everyone")
     if "channels" in raw:
         out["channels"] = _ids("channels", raw["channels"], _CHANNEL, "channel ids (C..., G...)")
     if "required_approvals" in raw:
@@ -122,6 +118,13 @@ def parse_config(raw: Any) -> dict[str, Any]:
                 raise ConfigError(key, "must be a mapping")
             sections[key] = raw[key]
     out["sections"] = sections
+    # Required, not defaulted: a config that forgot them must not let the whole workspace in.
+    if not out.get("operators"):
+        raise ConfigError("operators", "is missing or empty: list the Slack user or group ids who may run "
+                                       "migrations, or \"*\" for everyone")
+    if not out.get("approvers"):
+        raise ConfigError("approvers", "is missing or empty: list the Slack user or group ids who may approve, "
+                                       "or \"*\" for everyone")
     return out
 
 

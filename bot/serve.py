@@ -22,7 +22,8 @@ from bot.logging import configure, gunicorn_logconfig, mask_secrets
 from bot.wiring import Runtime, build
 
 THREADS = 8
-SECRET_ENV = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
+SECRET_ENV = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+              "ALIBABA_CLOUD_SECURITY_TOKEN")
 
 
 class Server(BaseApplication):  # type: ignore[misc]
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     mask_secrets(*(os.environ.get(name, "") for name in SECRET_ENV), redis_password)
     try:
         settings = load_settings(os.environ)
+        cloud = settings.world_config().get("alibaba") or {}
+        mask_secrets(str(cloud.get("access_key_secret") or ""), str(cloud.get("security_token") or ""))
         runtime = build(settings)
     except ConfigError as err:
         print(f"migrate-bot serve: {err}", file=sys.stderr)

@@ -149,7 +149,7 @@ def weights(world: World, m: Migration, intent: StepIntent) -> StepResult:
     else:
         _dns_weights(world, m, mse=mse, nginx=nginx)
         observed = read_dns_weights(world, m)
-        text = f"DNS records set: MSE {mse} / NGINX {nginx}"
+        text = f"DNS records set: MSE {mse} / NGINX {nginx}" + _by_hand(m, "set the same weights for")
     return StepResult(text, {"mse_weight": mse, "nginx_weight": nginx, "observed": observed})
 
 
@@ -170,6 +170,12 @@ def _reach_record(world: World, rec: DnsRecord, weight: int) -> None:
         world.dns.set_weight(record_id=rec.id, weight=weight)
     if not rec.enabled:
         world.dns.set_enabled(record_id=rec.id, enabled=True)
+
+
+def _by_hand(m: Migration, what: str) -> str:
+    """Domains not hosted in Alibaba Cloud DNS: the bot cannot change them, so it says so each time."""
+    manual = [line.split(" ")[0] for line in m.saved.get("dns_manual", [])]
+    return f"; at your DNS provider, {what} {', '.join(manual)} by hand" if manual else ""
 
 
 def read_dns_weights(world: World, m: Migration) -> dict[str, Any]:
@@ -198,7 +204,8 @@ def cutover(world: World, m: Migration, intent: StepIntent) -> StepResult:
     else:
         _dns_weights(world, m, mse=mse, nginx=0)
         observed = read_dns_weights(world, m)
-        text = "NGINX DNS records disabled; every name resolves to the MSE gateway"
+        text = "NGINX DNS records disabled; the names the bot manages resolve to the MSE gateway only"
+        text += _by_hand(m, "disable the NGINX records of")
     return StepResult(text, {"mse_weight": mse, "nginx_weight": 0, "observed": observed})
 
 

@@ -9,7 +9,11 @@
     {p}:active                    set: ids of active migrations (reconciled at start-up)
     {p}:approvals:pending         sorted set: "{id}/{req}" scored by expiry time
     {p}:idem:{key}                string: a delivery already handled, and its answer
-    {p}:lease:{name}              string: holder of a lease on timed work, with a TTL
+
+
+The Slack edge keeps its own keys (replay guard, deliveries, card locks, metrics, the
+housekeeping lease) under `migrate:bot:` in `bot/keys.py`: they are about Slack requests, not
+migrations, and `commands/` never sees them.
 """
 
 from __future__ import annotations
@@ -47,6 +51,3 @@ class Keys:
 
     def idem(self, key: str) -> str:
         return f"{self.prefix}:idem:{key}"
-
-    def lease(self, name: str) -> str:
-        return f"{self.prefix}:lease:{name}"

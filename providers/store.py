@@ -177,25 +177,6 @@ class RedisStore:
             raw = self.r.get(self.k.idem(key))
         return json.loads(raw) if raw else None
 
-    # ---- leases for timed work across replicas ------------------------------------------------
-
-    def acquire_lease(self, name: str, *, holder: str, ttl_ms: int) -> bool:
-        """Take or renew the lease `name` for `holder`; False while someone else holds it."""
-        key = self.k.lease(name)
-        with _available():
-            if self.r.set(key, holder, nx=True, px=ttl_ms):
-                return True
-            return bool(self.r.eval(_RENEW, 1, key, holder, ttl_ms))
-
-
-# KEYS[1] = lease key; ARGV[1] = holder; ARGV[2] = ttl ms. Renews only our own lease.
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
 
 def _sentinel_client(url: str, timeout: float) -> redis.Redis:
     """redis+sentinel://h1:26379,h2:26379/mymaster/0 -> the master of `mymaster`, via Sentinel."""

@@ -36,7 +36,7 @@ def run_serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_bad_settings_exit_non_zero_with_one_line(slack: SlackStandIn, redis_url: str, tmp_path: Path,
                                                   change: dict[str, str], line: str) -> None:
     config = tmp_path / "migrate.yaml"
-    config.write_text("operators: [U0ALICE01]\n")
+    config.write_text("operators: [U0ALICE01]\napprovers: [U0BOB0001]\n")
     done = run_serve({**serve_env(slack, redis_url, config, 3999), **change})
     assert done.returncode != 0
     errors = [ln for ln in done.stderr.splitlines() if ln.startswith("migrate-bot serve:")]
@@ -46,7 +46,7 @@ def test_bad_settings_exit_non_zero_with_one_line(slack: SlackStandIn, redis_url
 
 def test_an_unknown_user_group_names_the_setting(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
     config = tmp_path / "migrate.yaml"
-    config.write_text("operators: [S0NOSUCH1]\n")
+    config.write_text("operators: [S0NOSUCH1]\napprovers: [U0BOB0001]\n")
     done = run_serve(serve_env(slack, redis_url, config, 3999))
     assert done.returncode != 0
     assert "migrate-bot serve: operators: user group S0NOSUCH1 could not be read (no_such_subteam)" in done.stderr
@@ -54,7 +54,7 @@ def test_an_unknown_user_group_names_the_setting(slack: SlackStandIn, redis_url:
 
 def test_check_passes_with_good_settings(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
     config = tmp_path / "migrate.yaml"
-    config.write_text("operators: [U0ALICE01, S0ONCALL1]\n")
+    config.write_text("operators: [U0ALICE01, S0ONCALL1]\napprovers: [U0BOB0001]\n")
     done = run_serve(serve_env(slack, redis_url, config, 3999))
     assert done.returncode == 0, done.stderr
 

@@ -38,9 +38,9 @@ def test_good_settings(env: dict[str, str]) -> None:
 
 
 def test_defaults_when_the_file_says_little(env: dict[str, str], tmp_path: Path) -> None:
-    (tmp_path / "migrate.yaml").write_text("operators: [U1]\n")
+    (tmp_path / "migrate.yaml").write_text("operators: [U1]\napprovers: [U2]\n")
     s = load_settings({**env, "PORT": "8080", "SLACK_API_URL": "http://127.0.0.1:9/api"})
-    assert s.approvers == ("*",) and s.approval_ttl_minutes == 30 and s.dwell_seconds == 180
+    assert s.approvers == ("U2",) and s.approval_ttl_minutes == 30 and s.dwell_seconds == 180
     assert s.port == 8080 and s.api_url == "http://127.0.0.1:9/api/"
 
 
@@ -74,7 +74,7 @@ def test_socket_mode_needs_no_signing_secret(env: dict[str, str]) -> None:
     ("- just a list", "MIGRATE_CONFIG"),
     ("operators: [U1]\ncolour: blue", "colour"),
     ("operators: []", "operators"),
-    ("approvers: []", "approvers"),
+    ("operators: [U1]\napprovers: []", "approvers"),
     ("operators: [alice]", "operators"),
     ("operators: 42", "operators"),
     ("channels: [general]", "channels"),
@@ -121,5 +121,15 @@ def test_groups_expand_to_their_members(env: dict[str, str]) -> None:
     assert expand("operators", ["U1"], lookup) == {"U1"} and asked == ["S0ONCALL"]
 
 
-def test_parse_config_of_an_empty_file_is_all_defaults() -> None:
-    assert parse_config(None) == {"sections": {}}
+def test_parse_config_of_an_empty_file_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^operators: is missing"):
+        parse_config(None)
+
+
+@pytest.mark.parametrize(("text", "setting"), [("approvers: [U2]\n", "operators"), ("operators: [U1]\n", "approvers"),
+                                               ("{}\n", "operators")])
+def test_a_config_that_forgets_who_may_act_is_refused(env: dict[str, str], tmp_path: Path, text: str,
+                                                       setting: str) -> None:
+    (tmp_path / "migrate.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=rf"^{setting}: is missing or empty"):
+        load_settings(env)

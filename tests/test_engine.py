@@ -402,3 +402,15 @@ def test_a_record_that_moves_under_a_command_is_read_again(redis_url: str) -> No
     out = h.say("alice", "/migrate check")
     assert out.ok, out.text
     assert stamped and h.migration().card_ts == "1795000000.000100" and h.migration().phase is Phase.CHECKED
+
+
+def test_a_domain_hosted_elsewhere_gets_the_exact_record_to_create_by_hand(redis_url: str) -> None:
+    h = make_harness(redis_url, dwell_seconds=0)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    chose = h.ok("alice", "/migrate method dns domains=shop.example.com,www.elsewhere.org")
+    assert "www.elsewhere.org: NOT hosted here" in chose.text
+    switched = h.ok("alice", "/migrate switch")
+    assert "create by hand at your DNS provider: www.elsewhere.org A 47.100.0.20" in switched.text
+    shifted = h.ok("alice", "/migrate weight 10")
+    assert "set the same weights for www.elsewhere.org by hand" in shifted.text

@@ -69,8 +69,8 @@ def exercise(store: RedisStore) -> None:
     assert loaded is not None and loaded.phase is Phase.LISTENING and loaded.version == 2
     assert [e.verb for e in store.events("m-url")] == ["start", "attach"]
     assert store.claim("delivery-1", ttl_seconds=60) and not store.claim("delivery-1", ttl_seconds=60)
-    assert store.acquire_lease("timed-work", holder="a", ttl_ms=5000)
-    assert not store.acquire_lease("timed-work", holder="b", ttl_ms=5000)
+    assert store.r.eval("return redis.call('SET', KEYS[1], ARGV[1], 'NX') and 1 or 0", 1, "lease", "a") == 1
+    assert store.r.eval("return redis.call('SET', KEYS[1], ARGV[1], 'NX') and 1 or 0", 1, "lease", "b") == 0
 
 
 def test_the_store_works_over_tls(tmp_path: Path) -> None:

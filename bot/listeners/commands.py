@@ -26,7 +26,8 @@ def handle_command(deps: Deps, body: dict[str, Any], client: WebClient, respond:
     user, channel, text = body.get("user_id", ""), body.get("channel_id", ""), body.get("text", "")
     verb = (text.split() or ["help"])[0].lower()[:20]
     reply = respond_reply(respond)
-    delivery = f"cmd:{body.get('trigger_id', '')}"
+    trigger = body.get("trigger_id")
+    delivery = f"cmd:{trigger}" if isinstance(trigger, str) and trigger else ""
 
     def work() -> None:
         if not first_delivery(deps, delivery):

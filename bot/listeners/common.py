@@ -32,11 +32,17 @@ def ack_now(ack: Ack) -> None:
 
 
 def engine_key(delivery: str) -> str:
-    return f"slack:{digest(delivery)}"
+    """The engine's idempotency key for a delivery; none for a delivery that names nothing."""
+    return f"slack:{digest(delivery)}" if delivery else ""
 
 
 def first_delivery(deps: Deps, delivery: str) -> bool:
-    """True once per delivery key; False for retries, double taps and replays."""
+    """True once per delivery key; False for retries, double taps and replays.
+
+    A request without a key (no trigger id) cannot be matched to a repeat, so it is not
+    deduplicated rather than all such requests sharing one key."""
+    if not delivery:
+        return True
     try:
         first = bool(deps.redis.set(deps.keys.delivery(delivery), "1", nx=True, ex=DELIVERY_TTL))
     except redis.RedisError:
