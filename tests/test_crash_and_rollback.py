@@ -95,20 +95,22 @@ def test_rollback_overtakes_a_slow_weight_step(redis_url: str) -> None:
     h = make_harness(redis_url, world=world)
     h.to_shifting()
     h.clock.advance(200)
-    world.state.add_latency("slb.set_weights", 0.8)
-    slow = threading.Thread(target=h.say, args=("alice", "/migrate weight 60"))
+    arrived, release = world.state.hold("slb.set_weights")  # the slow step stops right before its write
+    slow_result: list[object] = []
+    slow = threading.Thread(target=lambda: slow_result.append(h.say("alice", "/migrate weight 60")))
     slow.start()
-    deadline = time.monotonic() + 5
-    while h.migration().intent is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    world.state.add_latency("slb.set_weights", 0)
+    assert arrived.wait(5)
     out = h.say("bob", "/migrate rollback")
-    slow.join()
     assert out.ok, out.text
+    assert slow.is_alive()  # the rollback did not wait for the slow step
+    assert read_slb_weights(world, h.migration())["mse"] == 0
+    release.set()  # now the slow write lands, after the rollback's
+    slow.join(10)
     m = h.migration()
-    assert m.mse_weight == 0
-    assert read_slb_weights(world, m)["mse"] == 0  # the slow write landed first or was undone: MSE gets nothing
-
+    assert m.mse_weight == 0 and m.intent is None
+    assert read_slb_weights(world, m)["mse"] == 0  # the overtaken step put the rollback's weights back
+    assert "overtaken" in slow_result[0].text  # type: ignore[attr-defined]
+    assert any(e.verb == "enforce" for e in h.store.events(m.id, limit=100))
 
 def test_abort_after_a_half_done_switch_restores_the_slb(redis_url: str) -> None:
     world = SimWorld.from_seed()

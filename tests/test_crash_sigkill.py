@@ -77,13 +77,9 @@ def test_sigkill_between_intent_and_done_resumes_once(redis_url: str, tmp_path: 
     proc.stdin.write(line + "\n")
     proc.stdin.flush()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if world.calls(stall) > 0 or _has_intent(redis_url):
-            m = _migration(redis_url)
-            if m.intent is not None:
-                break
-        time.sleep(0.05)
-    time.sleep(0.2)  # inside the stalled call now
+    while world.arrived(stall) == 0 and time.monotonic() < deadline:  # the step is now held in that call
+        time.sleep(0.02)
+    assert world.arrived(stall) > 0, f"{kind}: the step never reached {stall}"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     stuck = _migration(redis_url)
@@ -99,13 +95,6 @@ def test_sigkill_between_intent_and_done_resumes_once(redis_url: str, tmp_path: 
         _run(redis_url, state_file, ["/migrate abort", "switch-user bob", "/migrate approve"])
         restored = world.snapshot()["clusters"]["demo-cluster"]["services"]["ingress-nginx/nginx-ingress-lb"]
         assert restored["annotations"] == original["annotations"]
-
-
-def _has_intent(redis_url: str) -> bool:
-    try:
-        return _migration(redis_url).intent is not None
-    except AssertionError:
-        return False
 
 
 def _writes(world: SimState) -> dict[str, int]:

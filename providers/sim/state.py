@@ -75,6 +75,7 @@ class SimState:
         self.path = Path(path) if path else None
         self._lock = threading.RLock()
         self._rng = random.Random(0)
+        self._holds: dict[str, list[tuple[threading.Event, threading.Event]]] = {}
         if self.path and not self.path.exists():
             self._save()
 
@@ -89,7 +90,14 @@ class SimState:
         """Run one simulated call: latency, injected failures, then the state to act on."""
         delay = float(self._peek("latency").get(name, 0) or self._peek("latency").get("*", 0) or 0)
         if delay:
+            with self._mutate() as data:  # so another process can tell the call is being held
+                data.setdefault("arrived", {})[name] = data.get("arrived", {}).get(name, 0) + 1
             time.sleep(delay)
+        held = self._holds.get(name)
+        if held:
+            arrived, release = held.pop(0)
+            arrived.set()
+            release.wait(30)
         with self._lock, self._file_lock():
             if self.path:
                 self.data = json.loads(self.path.read_text())
@@ -130,9 +138,19 @@ class SimState:
             data["faults"] = {}
             data["latency"] = {}
 
+    def hold(self, op: str) -> tuple[threading.Event, threading.Event]:
+        """Stop the next call of `op` before it acts (in this process): (arrived, release) events."""
+        pair = (threading.Event(), threading.Event())
+        self._holds.setdefault(op, []).append(pair)
+        return pair
+
     def add_latency(self, op: str, seconds: float) -> None:
         with self._mutate() as data:
             data["latency"][op] = seconds
+
+    def arrived(self, op: str) -> int:
+        """Calls of `op` that reached an injected latency (they may still be sleeping in it)."""
+        return int(self._peek("arrived").get(op, 0))
 
     def calls(self, op: str) -> int:
         return int(self._peek("calls").get(op, 0))
