@@ -414,3 +414,37 @@ def test_a_domain_hosted_elsewhere_gets_the_exact_record_to_create_by_hand(redis
     assert "create by hand at your DNS provider: www.elsewhere.org A 47.100.0.20" in switched.text
     shifted = h.ok("alice", "/migrate weight 10")
     assert "set the same weights for www.elsewhere.org by hand" in shifted.text
+
+
+def test_blocking_findings_hold_the_migration_until_fixed_or_accepted(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    with h.world.state._mutate() as data:
+        data["clusters"]["demo-cluster"]["ingresses"][1]["annotations"][
+            "nginx.ingress.kubernetes.io/configuration-snippet"] = "more_set_headers 'X-Env: prod';"
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    checked = h.ok("alice", "/migrate check")
+    assert "1 blocking" in checked.text and "configuration-snippet" in checked.text
+    assert "route-check.txt" in checked.files and "configuration-snippet" in checked.files["route-check.txt"]
+    assert h.migration().phase is Phase.LISTENING
+    held = h.say("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
+    assert not held.ok and "check" in held.text
+    asked = h.ok("alice", "/migrate check accept=yes")
+    assert asked.approval is not None and asked.approval.verb == "accept"
+    assert not h.say("alice", "/migrate approve").ok  # not by the one who asked
+    h.ok("bob", "/migrate approve")
+    assert h.migration().phase is Phase.CHECKED and h.migration().check["accepted_by"] == ["bob"]
+    assert h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
+
+
+def test_fixing_the_finding_and_checking_again_moves_on(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    key = "nginx.ingress.kubernetes.io/configuration-snippet"
+    with h.world.state._mutate() as data:
+        data["clusters"]["demo-cluster"]["ingresses"][1]["annotations"][key] = "return 403;"
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    assert h.migration().phase is Phase.LISTENING
+    with h.world.state._mutate() as data:
+        del data["clusters"]["demo-cluster"]["ingresses"][1]["annotations"][key]
+    assert "0 blocking" in h.ok("alice", "/migrate check").text
+    assert h.migration().phase is Phase.CHECKED
