@@ -1,0 +1,135 @@
+"""The simulated SLB (listeners, tags, vServer group weights) and Alibaba Cloud DNS (weighted records)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from commands.errors import ProviderError
+from commands.ports import Backend, DnsRecord, Listener, LoadBalancer
+from providers.sim.state import SimState
+
+
+class SimLoadBalancer:
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+
+    def _slb(self, data: dict[str, Any], slb_id: str) -> dict[str, Any]:
+        slb = data["slbs"].get(slb_id)
+        if slb is None:
+            raise ProviderError(f"SLB {slb_id} does not exist", code="InvalidLoadBalancerId.NotFound",
+                                next_step="check the SLB id (lb-...) behind the NGINX Service")
+        return slb  # type: ignore[no-any-return]
+
+    def describe(self, *, slb_id: str) -> LoadBalancer | None:
+        with self.state.op("slb.describe") as data:
+            slb = data["slbs"].get(slb_id)
+            if slb is None:
+                return None
+            listeners = tuple(Listener(int(li["port"]), li["protocol"].upper(), li.get("scheduler", "wrr"),
+                                       bool(li.get("acl_on")), li.get("vgroup_id", "")) for li in slb["listeners"])
+            return LoadBalancer(slb_id, slb["address"], slb.get("vpc_id", ""), listeners, dict(slb.get("tags", {})))
+
+    def set_tags(self, *, slb_id: str, tags: Mapping[str, str], remove: Iterable[str] = ()) -> None:
+        with self.state.op("slb.set_tags") as data:
+            slb = self._slb(data, slb_id)
+            current = slb.setdefault("tags", {})
+            for key in remove:
+                current.pop(key, None)
+            current.update(tags)
+
+    def set_scheduler(self, *, slb_id: str, port: int, protocol: str, scheduler: str) -> None:
+        with self.state.op("slb.set_scheduler") as data:
+            for li in self._slb(data, slb_id)["listeners"]:
+                if int(li["port"]) == port and li["protocol"].upper() == protocol.upper():
+                    li["scheduler"] = scheduler
+                    return
+            raise ProviderError(f"SLB {slb_id} has no listener {port}/{protocol}", code="InvalidParameter",
+                                next_step="choose the listener again with `/migrate method slb`")
+
+    def backends(self, *, vgroup_id: str) -> list[Backend]:
+        with self.state.op("slb.backends") as data:
+            return [Backend(b["server_id"], b["ip"], int(b["port"]), int(b["weight"]), b.get("type", "ecs"),
+                            b.get("description", "")) for b in _vgroup(data, vgroup_id)]
+
+    def set_weights(self, *, vgroup_id: str, weights: Mapping[str, int]) -> None:
+        items = list(weights.items())
+        for start in range(0, len(items), 20):  # the real API takes at most 20 servers a call
+            with self.state.op("slb.set_weights") as data:
+                group = {b["server_id"]: b for b in _vgroup(data, vgroup_id)}
+                for server_id, weight in items[start:start + 20]:
+                    if server_id not in group:
+                        raise ProviderError(f"backend {server_id} is not in vServer group {vgroup_id}",
+                                            code="BackendServer.NotExist")
+                    group[server_id]["weight"] = int(weight)
+
+
+def _vgroup(data: dict[str, Any], vgroup_id: str) -> list[dict[str, Any]]:
+    for slb in data["slbs"].values():
+        if vgroup_id in slb["vgroups"]:
+            return slb["vgroups"][vgroup_id]  # type: ignore[no-any-return]
+    raise ProviderError(f"vServer group {vgroup_id} does not exist", code="VServerGroupId.NotFound")
+
+
+class SimDns:
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+
+    def zone_for(self, *, domain: str) -> str | None:
+        with self.state.op("dns.zone_for") as data:
+            return _zone(data, domain)
+
+    def records(self, *, domain: str) -> list[DnsRecord]:
+        with self.state.op("dns.records") as data:
+            return [_record(r) for r in data["dns"]["records"].values() if r["domain"] == domain]
+
+    def add_record(self, *, domain: str, type: str, value: str, enabled: bool) -> DnsRecord:
+        with self.state.op("dns.add_record") as data:
+            if not _zone(data, domain):
+                raise ProviderError(f"{domain} is not hosted in this DNS account", code="InvalidDomainName.NoExist",
+                                    temporary=False, next_step="create the record at your DNS provider by hand")
+            for r in data["dns"]["records"].values():
+                if r["domain"] == domain and r["value"] == value and r["type"] == type:
+                    return _record(r)
+            rid = f"rec-{data['dns']['next_id']}"
+            data["dns"]["next_id"] += 1
+            rec = {"id": rid, "domain": domain, "type": type, "value": value, "weight": 1, "enabled": enabled,
+                   "ttl": 600}
+            data["dns"]["records"][rid] = rec
+            return _record(rec)
+
+    def set_weighted(self, *, domain: str, on: bool) -> None:
+        with self.state.op("dns.set_weighted") as data:
+            data["dns"]["weighted"][domain] = on
+
+    def set_weight(self, *, record_id: str, weight: int) -> None:
+        if not 1 <= weight <= 100:
+            raise ProviderError("DNS record weights are 1..100", code="InvalidParameter.Weight")
+        with self.state.op("dns.set_weight") as data:
+            self._rec(data, record_id)["weight"] = weight
+
+    def set_enabled(self, *, record_id: str, enabled: bool) -> None:
+        with self.state.op("dns.set_enabled") as data:
+            self._rec(data, record_id)["enabled"] = enabled
+
+    def delete_record(self, *, record_id: str) -> None:
+        with self.state.op("dns.delete_record") as data:
+            data["dns"]["records"].pop(record_id, None)
+
+    def _rec(self, data: dict[str, Any], record_id: str) -> dict[str, Any]:
+        rec = data["dns"]["records"].get(record_id)
+        if rec is None:
+            raise ProviderError(f"DNS record {record_id} does not exist", code="DomainRecordNotBelongToUser")
+        return rec  # type: ignore[no-any-return]
+
+
+def _zone(data: dict[str, Any], domain: str) -> str | None:
+    for zone in data["dns"]["zones"]:
+        if domain == zone or domain.endswith("." + zone):
+            return str(zone)
+    return None
+
+
+def _record(r: dict[str, Any]) -> DnsRecord:
+    return DnsRecord(r["id"], r["domain"], r["type"], r["value"], int(r["weight"]), bool(r["enabled"]),
+                     int(r.get("ttl", 600)))
