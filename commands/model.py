@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from commands.phases import Phase
 from commands.traffic import DEFAULT_NGINX_WEIGHT, Weights
+
+_T = TypeVar("_T")
+
+
+def _build(cls: type[_T], d: dict[str, Any]) -> _T:
+    """`cls` from a stored dict, ignoring fields a newer or older version wrote that this one lacks."""
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -36,8 +44,7 @@ class StepIntent:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StepIntent:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return _build(cls, d)
 
 
 @dataclass(frozen=True)
@@ -100,8 +107,7 @@ class Migration:
         d["domains"] = tuple(d.get("domains") or ())
         d["slb"] = SlbChoice(**d["slb"]) if d.get("slb") else None
         d["intent"] = StepIntent.from_dict(d["intent"]) if d.get("intent") else None
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return _build(cls, d)
 
 
 @dataclass(frozen=True)
@@ -137,8 +143,7 @@ class Approval:
     def from_dict(cls, d: dict[str, Any]) -> Approval:
         d = dict(d)
         d["approvals"] = tuple(d.get("approvals") or ())
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return _build(cls, d)
 
 
 @dataclass(frozen=True)
@@ -159,5 +164,4 @@ class Event:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return _build(cls, d)

@@ -29,8 +29,8 @@ class CloudWorld:
 
 def _cluster(cluster_id: str, cfg: dict[str, Any], slb: LoadBalancerPort) -> ClusterPort:
     if cfg.get("sim_seed") is not None:  # rehearsal: a simulated cluster next to real or emulated cloud APIs
-        from providers.sim.state import SimState
         from providers.sim.cluster import SimCluster
+        from providers.sim.state import SimState
 
         state = SimState.from_seed(cfg.get("sim_seed") or None, path=cfg.get("sim_state"))
         return SimCluster(state, cluster_id, ccm_slb=slb)

@@ -20,6 +20,7 @@ from commands.model import Approval, Event, Migration
 from providers.keys import Keys
 
 MAX_EVENTS = 10_000
+CHANGED = "The migration changed while this request was handled; run `/migrate status` and try again."
 
 
 @contextlib.contextmanager
@@ -134,8 +135,7 @@ class RedisStore:
                 pipe.watch(key)
                 current = pipe.hget(key, "version")
                 if current is None or int(current) != expected_version:
-                    raise Conflict("The migration changed while this request was handled; "
-                                   "run `/migrate status` and try again.")
+                    raise Conflict(CHANGED)
                 pipe.multi()
                 pipe.hset(key, mapping={"version": new.version, "data": json.dumps(new.to_dict())})
                 if approval is not None:
@@ -152,8 +152,7 @@ class RedisStore:
                 self._append(pipe, new, event)
                 pipe.execute()
             except redis.WatchError:
-                raise Conflict("The migration changed while this request was handled; "
-                               "run `/migrate status` and try again.") from None
+                raise Conflict(CHANGED) from None
         return new
 
     def _append(self, pipe: Any, migration: Migration, event: Event) -> None:
