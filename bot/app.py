@@ -1,8 +1,9 @@
 """Build the Bolt App: nothing at import time, everything from settings and deps.
 
 `process_before_response=True` on purpose: Bolt then runs the ack listener inline in the
-request thread and hands the lazy work to its executor, so the ack never queues behind engine
-work (with False, the ack itself is submitted to the same executor the lazy listeners fill).
+request thread, so the ack never queues behind engine work (with False, the ack itself is
+submitted to the same executor the lazy listeners fill). Where the work goes is the handoff's
+business (bot/handoff.py): a Redis queue over HTTP, Bolt's lazy executor in Socket Mode.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from bot import listeners
 from bot.boundary import error_id
 from bot.config import Settings
 from bot.deps import Deps
+from bot.handoff import Handoff, InProcess
 from bot.verify import SignedOnly
 
 log = logging.getLogger("migrate.bot")
-LAZY_WORKERS = 16
+LAZY_WORKERS = 16  # Socket Mode only: over HTTP the work runs in the job worker process
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -29,8 +31,11 @@ def web_client(settings: Settings) -> WebClient:
     return WebClient(token=settings.bot_token, base_url=settings.api_url or WebClient.BASE_URL, timeout=15)
 
 
-def create_app(settings: Settings, deps: Deps, *, client: WebClient | None = None) -> App:
-    """A Bolt App with our signature check, the listeners and a last-resort error handler."""
+def create_app(settings: Settings, deps: Deps, *, client: WebClient | None = None,
+               handoff: Handoff | None = None) -> App:
+    """A Bolt App with our signature check, the listeners and a last-resort error handler.
+
+    Without a `handoff`, the work runs in this process (Bolt's lazy listeners)."""
     app = App(
         client=client or web_client(settings),
         signing_secret=settings.signing_secret,
@@ -39,7 +44,7 @@ def create_app(settings: Settings, deps: Deps, *, client: WebClient | None = Non
         before_authorize=SignedOnly(settings.signing_secret, deps.redis, deps.keys),
         listener_executor=ThreadPoolExecutor(max_workers=LAZY_WORKERS, thread_name_prefix="migrate-lazy"),
     )
-    listeners.register(app, deps)
+    listeners.register(app, deps.command, handoff or InProcess(deps, listeners.RUNNERS))
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

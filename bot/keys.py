@@ -10,6 +10,10 @@
     {p}:metrics:calls        hash: "operation|outcome" -> count (provider calls)
     {p}:metrics:hist:{name}  hash: "labels|bucket index" -> count, "labels|sum", "labels|count"
     {p}:once:{event}         string: timed work already done for that event (a notice, a resumed step)
+    {p}:jobs:queued:{worker}:{lane}  list: Slack work a replica acked, waiting for its worker (lanes: bot/jobs.py)
+    {p}:jobs:taken:{worker}:{lane}  list: jobs a worker took and has not finished (re-queued if it dies)
+    {p}:jobs:workers         set: worker ids that may hold taken jobs
+    {p}:jobs:alive:{worker}  string: a worker's heartbeat, with a TTL
 """
 
 from __future__ import annotations
@@ -51,6 +55,18 @@ class BotKeys:
 
     def once(self, event: str) -> str:
         return f"{self.prefix}:once:{event}"
+
+    def jobs(self, worker: str, lane: str) -> str:
+        return f"{self.prefix}:jobs:queued:{worker}:{lane}"
+
+    def taken(self, worker: str, lane: str) -> str:
+        return f"{self.prefix}:jobs:taken:{worker}:{lane}"
+
+    def workers(self) -> str:
+        return f"{self.prefix}:jobs:workers"
+
+    def alive(self, worker: str) -> str:
+        return f"{self.prefix}:jobs:alive:{worker}"
 
 
 def digest(text: str) -> str:

@@ -1,9 +1,11 @@
 """`migrate-bot serve`: the Slack app behind gunicorn, as one process tree.
 
-HTTP mode (default): gunicorn's threaded worker serves /slack/events, /healthz, /readyz and
-/metrics on $PORT. One worker on purpose: the simulated world lives in memory and the expiry
-loop runs in the worker; scale with replicas (the loop's lease keeps it to one). Socket Mode
-when SLACK_APP_TOKEN is set (the probes and metrics are still served on $PORT).
+HTTP mode (default): gunicorn's threaded web workers serve /slack/events, /healthz, /readyz and
+/metrics on $PORT; they only verify, ack and queue. One job worker process, forked and watched
+by gunicorn's master, runs the queued work and the expiry loop (bot/worker_process.py), so a
+simulated world held in memory is still one world; scale with replicas (the loop's lease keeps
+it to one). Socket Mode when SLACK_APP_TOKEN is set: one web worker runs everything, as before
+(the probes and metrics are still served on $PORT).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from bot.config import ConfigError, load_settings
 from bot.logging import configure, gunicorn_logconfig, mask_secrets
 from bot.wiring import Runtime, build
+from bot.worker_process import WorkerProcess
 
 THREADS = 8
 SECRET_ENV = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
@@ -29,8 +33,9 @@ SECRET_ENV = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ALI
 class Server(BaseApplication):  # type: ignore[misc]
     """gunicorn run programmatically, so `serve` needs no gunicorn command line or config file."""
 
-    def __init__(self, wsgi: Callable[..., Any], options: dict[str, Any]) -> None:
-        self.application, self.options = wsgi, options
+    def __init__(self, wsgi: Callable[..., Any], options: dict[str, Any], *,
+                 jobs: WorkerProcess | None = None) -> None:
+        self.application, self.options, self.jobs = wsgi, options, jobs
         super().__init__()
 
     def load_config(self) -> None:
@@ -40,18 +45,52 @@ class Server(BaseApplication):  # type: ignore[misc]
     def load(self) -> Callable[..., Any]:
         return self.application
 
+    def run(self) -> None:
+        """BaseApplication.run, with a master that also looks after the job worker process."""
+        try:
+            JobArbiter(self, self.jobs).run()
+        except RuntimeError as err:
+            print(f"\nError: {err}\n", file=sys.stderr)
+            sys.exit(1)
+
+
+class JobArbiter(Arbiter):  # type: ignore[misc]
+    """gunicorn's master, which starts the job worker once it listens, forks it again whenever it
+    finds it gone (on each turn of its loop, where it also replaces web workers), and stops it
+    after the web workers on shutdown."""
+
+    def __init__(self, app: Server, jobs: WorkerProcess | None) -> None:
+        super().__init__(app)
+        self.jobs = jobs
+
+    def start(self) -> None:
+        super().start()
+        if self.jobs is not None:
+            self.jobs.start()
+
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        if self.jobs is not None:
+            self.jobs.ensure()
+
+    def stop(self, graceful: bool = True) -> None:
+        super().stop(graceful)
+        if self.jobs is not None:
+            self.jobs.stop(self.cfg.graceful_timeout if graceful else 1.0)
+
 
 def worker_count(settings: Any, env: Mapping[str, str]) -> int:
-    """Worker processes: `WEB_CONCURRENCY` if set; else 2 where every process sees the same world.
+    """Web worker processes: `WEB_CONCURRENCY` if set; else 2 over HTTP, 1 in Socket Mode.
 
-    Two processes halve the ack time under a burst on two cores (see bench/README.md), but a
-    simulated world kept in memory would be one world per process, so it gets one worker
-    unless it lives in a shared state file (`sim: {state_file: ...}`).
+    Two processes halve the ack time under a burst on two cores (see bench/README.md). Over
+    HTTP they never touch the world (the job worker process does), so even a simulated world
+    kept in memory stays one world; in Socket Mode the web worker does the work itself, so it
+    gets one unless the world lives in a shared state file (`sim: {state_file: ...}`).
     """
     if env.get("WEB_CONCURRENCY", "").strip().isdigit():
         return max(1, int(env["WEB_CONCURRENCY"]))
     shared = settings.providers == "alibaba" or bool((settings.world_config().get("sim") or {}).get("state_file"))
-    return 2 if shared else 1
+    return 2 if shared or not settings.socket_mode else 1
 
 
 def gunicorn_options(runtime: Runtime, *, port: int, threads: int, log_level: str = "INFO",
@@ -64,6 +103,9 @@ def gunicorn_options(runtime: Runtime, *, port: int, threads: int, log_level: st
         "timeout": 30, "graceful_timeout": 10, "keepalive": 5, "accesslog": None, "errorlog": "-",
         "loglevel": "warning", "post_worker_init": post_worker_init, "proc_name": "migrate-bot",
         "logconfig_dict": gunicorn_logconfig(log_level),
+        # No control-socket thread in the master: it forks the job worker again at any time, and a
+        # fork is only safe from a process without other threads. Nothing here uses `gunicornc`.
+        "control_socket_disable": True,
     }
 
 
@@ -81,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(os.environ)
         cloud = settings.world_config().get("alibaba") or {}
         mask_secrets(str(cloud.get("access_key_secret") or ""), str(cloud.get("security_token") or ""))
-        runtime = build(settings)
+        runtime = build(settings, port=args.port)
     except ConfigError as err:
         print(f"migrate-bot serve: {err}", file=sys.stderr)
         return 2
@@ -90,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     options = gunicorn_options(runtime, port=args.port or settings.port, threads=args.threads, log_level=log_level,
                                workers=worker_count(settings, os.environ))
-    server = Server(runtime.web, options)
+    jobs = WorkerProcess(runtime.start_jobs, runtime.stop_jobs) if runtime.worker is not None else None
+    server = Server(runtime.web, options, jobs=jobs)
     try:
         server.run()
     except SystemExit as done:

@@ -1,15 +1,19 @@
 """Everything `serve` runs, built from Settings before the server starts.
 
-Built up front (in gunicorn's master, before the worker forks) so a bad token, an unreadable
-user group or a silent Redis stops start-up with one line naming the setting. Threads (the
-housekeeper, Socket Mode) start only in the worker, after the fork. The engine's world, store
-and the engine itself are wrapped in recording proxies (bot/instrumented.py) for /metrics.
+Built up front (in gunicorn's master, before any fork) so a bad token, an unreadable user
+group or a silent Redis stops start-up with one line naming the setting. Threads start only
+after the fork. Over HTTP, the web workers only ack and queue; the job worker process
+(bot/worker_process.py) runs the jobs and the housekeeper, so the engine and the world (a
+simulated one held in memory included) are used in that one process. In Socket Mode the web
+worker runs everything, as before. The engine's world, store and the engine itself are
+wrapped in recording proxies (bot/instrumented.py) for /metrics.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 
 from slack_bolt import App
@@ -19,13 +23,17 @@ from slack_sdk.errors import SlackApiError
 from bot.app import create_app, web_client
 from bot.config import ConfigError, Settings
 from bot.deps import Deps
+from bot.handoff import Queued
 from bot.housekeeper import INTERVAL_S, Housekeeper
 from bot.instrumented import InstrumentedEngine, InstrumentedStore, InstrumentedWorld
 from bot.keys import BotKeys
+from bot.listeners import RUNNERS
 from bot.metrics import Metrics
+from bot.queue import JobQueue
 from bot.roles import build_policy, slack_group_lookup
 from bot.timed import TimedWork
 from bot.web import WebApp
+from bot.worker import Worker
 from commands.engine import Engine
 from commands.errors import MigrateError
 from providers.factory import build_world
@@ -44,22 +52,36 @@ class Runtime:
     app: App
     web: WebApp
     housekeeper: Housekeeper
+    worker: Worker | None = None  # over HTTP: runs the queued jobs, in a process of its own
     started: list[object] = field(default_factory=list)
 
     def start_background(self) -> None:
-        """In the worker: the expiry loop, and the Socket Mode connection when configured."""
-        self.housekeeper.start()
+        """In a web worker: in Socket Mode the connection and the expiry loop; over HTTP nothing."""
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+            self.housekeeper.start()
             handler = SocketModeHandler(self.app, self.settings.app_token, web_client=self.client)
             handler.connect()
             self.started.append(handler)
         log.info("serving", extra={"mode": "socket" if self.settings.socket_mode else "http",
                                    "port": self.settings.port})
 
+    def start_jobs(self) -> None:
+        """In the job worker process: the job threads and the expiry loop."""
+        assert self.worker is not None
+        self.housekeeper.start()
+        self.worker.start()
 
-def build(settings: Settings) -> Runtime:
+    def stop_jobs(self) -> None:
+        assert self.worker is not None
+        self.housekeeper.stop()
+        self.worker.stop()
+
+
+def build(settings: Settings, *, port: int | None = None) -> Runtime:
+    """`port` (default: the settings') names this replica's job worker: a restart on the same host
+    and port takes back what its previous life left unfinished at once."""
     store = RedisStore.from_url(settings.redis_url)
     try:
         store.ping()
@@ -82,9 +104,11 @@ def build(settings: Settings) -> Runtime:
     engine = Engine(store=InstrumentedStore(store, metrics), world=InstrumentedWorld(world, metrics), policy=policy)
     deps = Deps(engine=InstrumentedEngine(engine, metrics), redis=store.r, policy=policy, keys=keys,
                 pending_approvals=lambda: len(store.pending_approvals()))
-    app = create_app(settings, deps, client=client)
+    interval = float(os.environ.get(INTERVAL_ENV) or INTERVAL_S)
+    queue = JobQueue(store.r, keys, f"{socket.gethostname()}:{port or settings.port}")
+    app = create_app(settings, deps, client=client, handoff=None if settings.socket_mode else Queued(queue))
     web = WebApp(None if settings.socket_mode else app, deps, migrations=store.active_migrations)
     work = TimedWork(engine=engine, store=store, client=store.r, keys=keys, dwell_seconds=policy.dwell_seconds,
                      clock=deps.clock)
-    interval = float(os.environ.get(INTERVAL_ENV) or INTERVAL_S)
-    return Runtime(settings, deps, client, app, web, Housekeeper(deps, client, work, interval_s=interval))
+    worker = None if settings.socket_mode else Worker(deps, client, queue, RUNNERS, heartbeat_s=interval)
+    return Runtime(settings, deps, client, app, web, Housekeeper(deps, client, work, interval_s=interval), worker)

@@ -4,36 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.actions import ActionId, ButtonValue
+from bot.actions import ButtonValue
 from bot.boundary import guarded
 from bot.deps import Deps
-from bot.listeners.common import Tap, ack_now, count, engine_key, first_delivery
+from bot.listeners.common import Tap, count, engine_key, first_delivery
 from bot.logging import bound
 from bot.publish import Publisher
 
 
-def register(app: App, deps: Deps) -> None:
-    def run_approve(body: dict[str, Any], client: WebClient) -> None:
-        decide(deps, body, client, approve=True)
-
-    def run_deny(body: dict[str, Any], client: WebClient) -> None:
-        decide(deps, body, client, approve=False)
-
-    app.action(ActionId.APPROVE)(ack=ack_now, lazy=[run_approve])
-    app.action(ActionId.DENY)(ack=ack_now, lazy=[run_deny])
+def approve(deps: Deps, body: dict[str, Any], client: WebClient, *, job: str = "") -> None:
+    decide(deps, body, client, approve=True, job=job)
 
 
-def decide(deps: Deps, body: dict[str, Any], client: WebClient, *, approve: bool) -> None:
+def deny(deps: Deps, body: dict[str, Any], client: WebClient, *, job: str = "") -> None:
+    decide(deps, body, client, approve=False, job=job)
+
+
+def decide(deps: Deps, body: dict[str, Any], client: WebClient, *, approve: bool, job: str = "") -> None:
     tap = Tap.from_body(body)
     verb = "approve" if approve else "deny"
     reply = tap.reply(client)
 
     def work() -> None:
         value = ButtonValue.decode(tap.value)
-        if not first_delivery(deps, tap.delivery):
+        if not first_delivery(deps, tap.delivery, job=job):
             deps.metrics.command(verb, "duplicate")
             return
         with bound(migration=value.migration, approval=value.approval):

@@ -11,13 +11,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.actions import ActionId, ButtonValue
 from bot.boundary import guarded
 from bot.deps import Deps
-from bot.listeners.common import Tap, ack_now, count, engine_key, first_delivery
+from bot.listeners.common import Tap, count, engine_key, first_delivery
 from bot.logging import bound
 from bot.publish import Publisher
 from commands.errors import UserError
@@ -26,18 +25,16 @@ from commands.outcome import Request
 WEIGHT_STEP = re.compile(rf"^{ActionId.WEIGHT_STEP}(:\d+)?$")
 
 
-def register(app: App, deps: Deps) -> None:
-    def run_rollback(body: dict[str, Any], client: WebClient) -> None:
-        tap_to_command(deps, body, client, lambda value: "rollback")
-
-    def run_weight_step(body: dict[str, Any], client: WebClient) -> None:
-        tap_to_command(deps, body, client, lambda value: f"weight {value.weight}")
-
-    app.action(ActionId.ROLLBACK)(ack=ack_now, lazy=[run_rollback])
-    app.action(WEIGHT_STEP)(ack=ack_now, lazy=[run_weight_step])
+def rollback(deps: Deps, body: dict[str, Any], client: WebClient, *, job: str = "") -> None:
+    tap_to_command(deps, body, client, lambda value: "rollback", job=job)
 
 
-def tap_to_command(deps: Deps, body: dict[str, Any], client: WebClient, line: Callable[[ButtonValue], str]) -> None:
+def weight_step(deps: Deps, body: dict[str, Any], client: WebClient, *, job: str = "") -> None:
+    tap_to_command(deps, body, client, lambda value: f"weight {value.weight}", job=job)
+
+
+def tap_to_command(deps: Deps, body: dict[str, Any], client: WebClient, line: Callable[[ButtonValue], str], *,
+                   job: str = "") -> None:
     tap = Tap.from_body(body)
     reply = tap.reply(client)
     verb = "rollback" if tap.action_id == ActionId.ROLLBACK else "weight"
@@ -47,7 +44,7 @@ def tap_to_command(deps: Deps, body: dict[str, Any], client: WebClient, line: Ca
         current = deps.engine.load(value.migration)
         if current is None or not current.active or current.channel != tap.channel:
             raise UserError("That card belongs to a migration that is no longer running; `/migrate status`.")
-        if not first_delivery(deps, tap.delivery):
+        if not first_delivery(deps, tap.delivery, job=job):
             deps.metrics.command(verb, "duplicate")
             return
         with bound(migration=value.migration):

@@ -1,36 +1,31 @@
-"""`/migrate ...`: acked at once with nothing; the engine runs lazily, the answer goes to the thread."""
+"""`/migrate ...`: acked at once with nothing; the engine runs later, the answer goes to the thread."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App, Respond
+from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from bot.boundary import guarded
 from bot.deps import Deps
-from bot.listeners.common import ack_now, count, engine_key, first_delivery, respond_reply
+from bot.listeners.common import count, engine_key, first_delivery, respond_reply
 from bot.logging import bound
 from bot.publish import Publisher
 from commands.outcome import Request
 
 
-def register(app: App, deps: Deps) -> None:
-    def run_command(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        handle_command(deps, body, client, respond)
-
-    app.command(deps.command)(ack=ack_now, lazy=[run_command])
-
-
-def handle_command(deps: Deps, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+def handle_command(deps: Deps, body: dict[str, Any], client: WebClient, *, job: str = "") -> None:
     user, channel, text = body.get("user_id", ""), body.get("channel_id", ""), body.get("text", "")
     verb = (text.split() or ["help"])[0].lower()[:20]
-    reply = respond_reply(respond)
+    url = body.get("response_url")
+    reply = respond_reply(Respond(response_url=url if isinstance(url, str) else None, proxy=client.proxy,
+                                  ssl=client.ssl))
     trigger = body.get("trigger_id")
     delivery = f"cmd:{trigger}" if isinstance(trigger, str) and trigger else ""
 
     def work() -> None:
-        if not first_delivery(deps, delivery):
+        if not first_delivery(deps, delivery, job=job):
             deps.metrics.command(verb, "duplicate")
             return
         outcome = deps.engine.handle(Request(text=text, user=user, channel=channel,

@@ -1,9 +1,10 @@
-"""What every listener shares: the ack, the delivery claim, private replies, counting.
+"""What every listener shares: the delivery claim, private replies, counting.
 
 Exactly once at the edge: each delivery has a key (the trigger id of a command; message ts +
 action id + button value + user for a tap). The first delivery claims it in Redis; a Slack
-retry (X-Slack-Retry-Num), a double tap or a replay of the same key acts no more. The engine
-gets the same key and dedupes again behind us.
+retry (X-Slack-Retry-Num), a double tap or a replay of the same key acts no more. The claim
+holds the id of the job that made it, so that job, run again after its worker died, still
+goes on. The engine gets the same key and dedupes again behind us.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from slack_bolt import Ack, Respond
+from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from bot.deps import Deps
@@ -26,25 +27,24 @@ log = logging.getLogger("migrate.bot")
 DELIVERY_TTL = 24 * 3600
 
 
-def ack_now(ack: Ack) -> None:
-    """Acknowledge at once and with nothing: the work and its answer come after, in the thread."""
-    ack()
-
-
 def engine_key(delivery: str) -> str:
     """The engine's idempotency key for a delivery; none for a delivery that names nothing."""
     return f"slack:{digest(delivery)}" if delivery else ""
 
 
-def first_delivery(deps: Deps, delivery: str) -> bool:
-    """True once per delivery key; False for retries, double taps and replays.
+def first_delivery(deps: Deps, delivery: str, *, job: str = "") -> bool:
+    """True once per delivery key (and again for the same `job` run a second time); False for
+    retries, double taps and replays.
 
     A request without a key (no trigger id) cannot be matched to a repeat, so it is not
     deduplicated rather than all such requests sharing one key."""
     if not delivery:
         return True
+    key = deps.keys.delivery(delivery)
     try:
-        first = bool(deps.redis.set(deps.keys.delivery(delivery), "1", nx=True, ex=DELIVERY_TTL))
+        first = bool(deps.redis.set(key, job or "1", nx=True, ex=DELIVERY_TTL))
+        if not first and job:
+            first = deps.redis.get(key) == job
     except redis.RedisError:
         raise StoreUnavailable("The state store (Redis) did not answer; nothing was changed. Try again shortly.") \
             from None

@@ -1,0 +1,71 @@
+"""A job: the work a Slack request asks for, acked at once and carried out later, maybe in another process.
+
+It holds what the listener would have been handed (the request body) and nothing secret: Slack's
+deprecated verification `token` field is dropped before the body is stored. The lane decides
+who takes it first: a rollback never queues behind anything but another rollback, approvals
+come next, everything else after (see bot/worker.py for who serves which lane).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    """What the job runs: one kind per listener (bot/listeners/__init__.py maps each to its function)."""
+
+    COMMAND = "command"
+    APPROVE = "approve"
+    DENY = "deny"
+    ROLLBACK = "rollback"
+    WEIGHT_STEP = "weight_step"
+
+
+class Lane(StrEnum):
+    """Queues in the order they are served."""
+
+    ROLLBACK = "rollback"
+    URGENT = "urgent"
+    NORMAL = "normal"
+
+
+LANES = tuple(Lane)
+DROPPED = ("token",)  # Slack's deprecated verification token: never stored
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: Kind
+    body: dict[str, Any]
+
+    @classmethod
+    def new(cls, kind: Kind, body: dict[str, Any]) -> Job:
+        return cls(secrets.token_hex(8), kind, {k: v for k, v in body.items() if k not in DROPPED})
+
+    @property
+    def lane(self) -> Lane:
+        if self.kind is Kind.ROLLBACK or self.verb == "rollback":
+            return Lane.ROLLBACK
+        if self.kind in (Kind.APPROVE, Kind.DENY) or self.verb in ("approve", "deny"):
+            return Lane.URGENT
+        return Lane.NORMAL
+
+    @property
+    def verb(self) -> str:
+        """The first word of a slash command's text ('' for a button)."""
+        text = self.body.get("text") if self.kind is Kind.COMMAND else None
+        words = text.split() if isinstance(text, str) else []
+        return words[0].lower() if words else ""
+
+    def encode(self) -> str:
+        return json.dumps({"id": self.id, "kind": self.kind.value, "body": self.body}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str) -> Job:
+        data = json.loads(raw)
+        return cls(str(data["id"]), Kind(data["kind"]), dict(data["body"]))
