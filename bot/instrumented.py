@@ -17,7 +17,7 @@ from commands.errors import ProviderError
 from commands.model import Approval, Event, Migration
 from commands.outcome import Outcome, Request
 
-PORTS = ("gateway", "slb", "dns")
+PORTS = ("gateway", "slb", "dns", "resolver")
 
 
 def outcome_of(exc: BaseException | None) -> str:

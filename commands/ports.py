@@ -207,12 +207,23 @@ class DnsPort(Protocol):
     def delete_record(self, *, record_id: str) -> None: ...
 
 
+class ResolverPort(Protocol):
+    """What a client on the internet gets for a name: its A-record addresses, [] if none.
+
+    Promises: never raises for a name that does not resolve; answers within a few seconds.
+    The only way to see records at a DNS provider the bot cannot manage.
+    """
+
+    def addresses(self, *, domain: str) -> list[str]: ...
+
+
 class World(Protocol):
     """Everything the bot acts on; one per process, real or simulated."""
 
     gateway: GatewayPort
     slb: LoadBalancerPort
     dns: DnsPort
+    resolver: ResolverPort
 
     def cluster(self, cluster_id: str) -> ClusterPort: ...
 

@@ -130,7 +130,9 @@ def switch_dns(world: World, m: Migration, intent: StepIntent) -> StepResult:
     saved = {**m.saved, **intent.args["saved"], "dns_added": added, "dns_manual": manual}
     text = f"MSE records added (disabled) for {', '.join(added) or 'no hosted domain'}"
     if manual:
-        text += f"; create by hand at your DNS provider: {'; '.join(manual)}"
+        names = [line.split(" ")[0] for line in manual]
+        text += (f"; create by hand at your DNS provider: {'; '.join(manual)} "
+                 f"(now: {manual_state(world, m, names)})")
     return StepResult(text, {"saved": saved, "mse_weight": 0, "nginx_weight": 100})
 
 
@@ -149,7 +151,7 @@ def weights(world: World, m: Migration, intent: StepIntent) -> StepResult:
     else:
         _dns_weights(world, m, mse=mse, nginx=nginx)
         observed = read_dns_weights(world, m)
-        text = f"DNS records set: MSE {mse} / NGINX {nginx}" + _by_hand(m, "set the same weights for")
+        text = f"DNS records set: MSE {mse} / NGINX {nginx}" + _by_hand(world, m, "set the same weights for")
     return StepResult(text, {"mse_weight": mse, "nginx_weight": nginx, "observed": observed})
 
 
@@ -172,10 +174,24 @@ def _reach_record(world: World, rec: DnsRecord, weight: int) -> None:
         world.dns.set_enabled(record_id=rec.id, enabled=True)
 
 
-def _by_hand(m: Migration, what: str) -> str:
-    """Domains not hosted in Alibaba Cloud DNS: the bot cannot change them, so it says so each time."""
+def _by_hand(world: World, m: Migration, what: str) -> str:
+    """Domains not hosted in Alibaba Cloud DNS: the bot cannot change them, so it says so each
+    time, with what those names resolve to now (read where it can: public resolution)."""
     manual = [line.split(" ")[0] for line in m.saved.get("dns_manual", [])]
-    return f"; at your DNS provider, {what} {', '.join(manual)} by hand" if manual else ""
+    if not manual:
+        return ""
+    return f"; at your DNS provider, {what} {', '.join(manual)} by hand ({manual_state(world, m, manual)})"
+
+
+def manual_state(world: World, m: Migration, domains: list[str]) -> str:
+    """`www.x.org: MSE record seen (47.1.2.3, 10.0.0.1)` or `...: MSE record not seen yet`, per domain."""
+    gw = world.gateway.get_gateway(gateway_id=m.gateway)
+    parts = []
+    for domain in domains:
+        seen = world.resolver.addresses(domain=domain)
+        state = "MSE record seen" if gw is not None and gw.slb_address in seen else "MSE record not seen yet"
+        parts.append(f"{domain}: {state}, resolves to {', '.join(seen) or 'nothing'}")
+    return "; ".join(parts)
 
 
 def read_dns_weights(world: World, m: Migration) -> dict[str, Any]:
@@ -205,7 +221,7 @@ def cutover(world: World, m: Migration, intent: StepIntent) -> StepResult:
         _dns_weights(world, m, mse=mse, nginx=0)
         observed = read_dns_weights(world, m)
         text = "NGINX DNS records disabled; the names the bot manages resolve to the MSE gateway only"
-        text += _by_hand(m, "disable the NGINX records of")
+        text += _by_hand(world, m, "disable the NGINX records of")
     return StepResult(text, {"mse_weight": mse, "nginx_weight": 0, "observed": observed})
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from commands.errors import UserError
-from commands.ports import ClusterPort, DnsPort, GatewayPort, LoadBalancerPort
+from commands.ports import ClusterPort, DnsPort, GatewayPort, LoadBalancerPort, ResolverPort
 
 
 class CloudWorld:
     """MSE, SLB and DNS on the Alibaba Cloud SDKs; each cluster on its own Kubernetes client."""
 
     def __init__(self, *, gateway: GatewayPort, slb: LoadBalancerPort, dns: DnsPort,
-                 clusters: dict[str, dict[str, Any]]) -> None:
+                 clusters: dict[str, dict[str, Any]], resolver: ResolverPort | None = None) -> None:
+        from providers.resolver import SystemResolver
+
         self.gateway, self.slb, self.dns = gateway, slb, dns
+        self.resolver: ResolverPort = resolver or SystemResolver()
         self._cluster_config = clusters
         self._clusters: dict[str, ClusterPort] = {}
 

@@ -404,17 +404,22 @@ def test_a_record_that_moves_under_a_command_is_read_again(redis_url: str) -> No
     assert stamped and h.migration().card_ts == "1795000000.000100" and h.migration().phase is Phase.CHECKED
 
 
-def test_a_domain_hosted_elsewhere_gets_the_exact_record_to_create_by_hand(redis_url: str) -> None:
+def test_a_domain_hosted_elsewhere_gets_the_exact_record_and_is_checked_by_resolving(redis_url: str) -> None:
     h = make_harness(redis_url, dwell_seconds=0)
+    with h.world.state._mutate() as data:
+        data["dns"]["elsewhere"] = {"www.elsewhere.org": ["47.100.0.10"]}  # NGINX's address, at another provider
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     h.ok("alice", "/migrate check")
     chose = h.ok("alice", "/migrate method dns domains=shop.example.com,www.elsewhere.org")
     assert "www.elsewhere.org: NOT hosted here" in chose.text
     switched = h.ok("alice", "/migrate switch")
     assert "create by hand at your DNS provider: www.elsewhere.org A 47.100.0.20" in switched.text
+    assert "www.elsewhere.org: MSE record not seen yet, resolves to 47.100.0.10" in switched.text
+    with h.world.state._mutate() as data:  # the team adds the record at their provider
+        data["dns"]["elsewhere"]["www.elsewhere.org"] = ["47.100.0.10", "47.100.0.20"]
     shifted = h.ok("alice", "/migrate weight 10")
     assert "set the same weights for www.elsewhere.org by hand" in shifted.text
-
+    assert "www.elsewhere.org: MSE record seen, resolves to 47.100.0.10, 47.100.0.20" in shifted.text
 
 def test_blocking_findings_hold_the_migration_until_fixed_or_accepted(redis_url: str) -> None:
     h = make_harness(redis_url)

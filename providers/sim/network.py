@@ -133,3 +133,18 @@ def _zone(data: dict[str, Any], domain: str) -> str | None:
 def _record(r: dict[str, Any]) -> DnsRecord:
     return DnsRecord(r["id"], r["domain"], r["type"], r["value"], int(r["weight"]), bool(r["enabled"]),
                      int(r.get("ttl", 600)))
+
+
+class SimResolver:
+    """Public resolution in the sim: enabled records of hosted zones, and `dns.elsewhere` for names
+    hosted at another provider (`{domain: [addresses]}` in the seed)."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+
+    def addresses(self, *, domain: str) -> list[str]:
+        with self.state.op("dns.resolve") as data:
+            if _zone(data, domain):
+                return sorted({r["value"] for r in data["dns"]["records"].values()
+                               if r["domain"] == domain and r["enabled"]})
+            return sorted(data["dns"].get("elsewhere", {}).get(domain, []))

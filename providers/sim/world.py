@@ -15,7 +15,7 @@ from typing import Any
 from commands.traffic import mse_share
 from providers.sim.cluster import SimCluster
 from providers.sim.gateway import SimGateway
-from providers.sim.network import SimDns, SimLoadBalancer
+from providers.sim.network import SimDns, SimLoadBalancer, SimResolver
 from providers.sim.state import SimState
 
 __all__ = ["SimCluster", "SimDns", "SimGateway", "SimLoadBalancer", "SimWorld"]
@@ -29,6 +29,7 @@ class SimWorld:
         self.gateway = SimGateway(state)
         self.slb = SimLoadBalancer(state)
         self.dns = SimDns(state)
+        self.resolver = SimResolver(state)
 
     @classmethod
     def from_seed(cls, seed: str | Path | None = None, *, path: str | Path | None = None) -> SimWorld:
