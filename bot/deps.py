@@ -15,7 +15,7 @@ import redis
 
 from bot.keys import BotKeys
 from bot.metrics import Metrics
-from commands.model import Migration
+from commands.model import Approval, Migration
 from commands.outcome import Outcome, Request
 from commands.policy import Policy
 
@@ -28,7 +28,9 @@ class EnginePort(Protocol):
     def handle(self, request: Request) -> Outcome: ...
 
     def decide(self, *, migration_id: str, approval_id: str, user: str, channel: str, approve: bool,
-               idempotency_key: str = "", reason: str = "") -> Outcome: ...
+               idempotency_key: str = "", reason: str = "", attempt: str = "") -> Outcome: ...
+
+    def approval(self, migration_id: str, approval_id: str) -> Approval | None: ...
 
     def attach_card(self, migration_id: str, *, card_ts: str) -> Migration: ...
 

@@ -50,8 +50,14 @@ class Publisher:
         m, a = outcome.migration, outcome.approval
         text = mentions(outcome.text)
         if outcome.replayed:
-            if m and m.card_ts:
+            if m is None:
+                reply(text)  # "already being handled": said privately rather than nothing
+                return
+            if m.card_ts:
                 self.refresh_card(m.id)
+            live = self.deps.engine.approval(m.id, a.id) if a is not None else None
+            if live is not None and live.pending and not live.message_ts and m.card_ts:
+                self.post_approval(m, live, card_ts=m.card_ts, text=text)  # the first run died before posting it
             return
         if outcome.verb in PRIVATE_VERBS or m is None:
             shown = m if outcome.verb == "status" else None

@@ -80,7 +80,7 @@ class Engine:
 
     def handle(self, request: Request) -> Outcome:
         """Carry out one `/migrate ...` line; the same idempotency key twice acts once."""
-        return self._once(request.idempotency_key, lambda: self._fresh(request))
+        return self._once(request.idempotency_key, lambda: self._fresh(request), attempt=request.attempt)
 
     def _fresh(self, request: Request) -> Outcome:
         """Dispatch on a fresh read when the record moved under us (a card stamped, another verb).
@@ -96,7 +96,7 @@ class Engine:
         return self._dispatch(request)
 
     def decide(self, *, migration_id: str, approval_id: str, user: str, channel: str, approve: bool,
-               idempotency_key: str = "", reason: str = "") -> Outcome:
+               idempotency_key: str = "", reason: str = "", attempt: str = "") -> Outcome:
         """An Approve or Deny button: the same as `/migrate approve|deny REQUEST`."""
         from commands.verbs import decide
 
@@ -105,10 +105,13 @@ class Engine:
             return decide.decide(self, migration_id=migration_id, approval_id=approval_id, user=user,
                                  approve=approve, reason=reason)
 
-        return self._once(idempotency_key, act)
+        return self._once(idempotency_key, act, attempt=attempt)
 
     def load(self, migration_id: str) -> Migration | None:
         return self.store.load(migration_id)
+
+    def approval(self, migration_id: str, approval_id: str) -> Approval | None:
+        return self.store.approval(migration_id, approval_id)
 
     def attach_card(self, migration_id: str, *, card_ts: str) -> Migration:
         """Remember the status card's message, so later changes edit it in place."""
@@ -308,9 +311,9 @@ class Engine:
 
     # ---- dispatch ------------------------------------------------------------------------------
 
-    def _once(self, key: str, act: Callable[[], Outcome]) -> Outcome:
+    def _once(self, key: str, act: Callable[[], Outcome], *, attempt: str = "") -> Outcome:
         try:
-            if key and not self.store.claim(key, ttl_seconds=CLAIM_TTL):
+            if key and not self.store.claim(key, ttl_seconds=CLAIM_TTL, attempt=attempt):
                 seen = self.store.recall(key)
                 if seen:
                     return Outcome.from_dict(seen)

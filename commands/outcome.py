@@ -18,13 +18,16 @@ class Request:
     """One `/migrate ...` line (or a button that stands for one), from `user` in `channel`.
 
     `idempotency_key` identifies the delivery (Slack trigger id, action id + message ts, ...):
-    the same key twice acts once and returns the first answer.
+    the same key twice acts once and returns the first answer. `attempt` names who is carrying
+    it out; the same attempt coming back (its process died mid-request) is let through, since
+    every step is safe to repeat, where any other repeat is told it is already handled.
     """
 
     text: str
     user: str
     channel: str
     idempotency_key: str = ""
+    attempt: str = ""  # who carries this delivery out (a job id): the same attempt, run again after a crash, goes on
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from commands.model import Approval, Event, Migration
 from providers.keys import Keys
 
 MAX_EVENTS = 10_000
+CLAIM_MARK = "claimed:"  # an idempotency key claimed but not yet answered (never valid JSON)
 CHANGED = "The migration changed while this request was handled; run `/migrate status` and try again."
 
 
@@ -162,19 +163,24 @@ class RedisStore:
 
     # ---- idempotency --------------------------------------------------------------------------
 
-    def claim(self, key: str, *, ttl_seconds: int) -> bool:
-        """True for the first delivery of `key`; False for every repeat within the TTL."""
+    def claim(self, key: str, *, ttl_seconds: int, attempt: str = "") -> bool:
+        """True for the first delivery of `key`, and for the same `attempt` coming back before an
+        answer was stored (its process died mid-request); False for every other repeat."""
+        mark = CLAIM_MARK + attempt
         with _available():
-            return bool(self.r.set(self.k.idem(key), "", nx=True, ex=ttl_seconds))
+            if self.r.set(self.k.idem(key), mark, nx=True, ex=ttl_seconds):
+                return True
+            return bool(attempt) and self.r.get(self.k.idem(key)) == mark
 
     def remember(self, key: str, value: Mapping[str, Any], *, ttl_seconds: int) -> None:
         with _available():
             self.r.set(self.k.idem(key), json.dumps(dict(value)), ex=ttl_seconds)
 
     def recall(self, key: str) -> dict[str, Any] | None:
+        """The stored answer of a delivery; None while it is only claimed."""
         with _available():
             raw = self.r.get(self.k.idem(key))
-        return json.loads(raw) if raw else None
+        return json.loads(raw) if raw and not raw.startswith(CLAIM_MARK) else None
 
 
 def _sentinel_client(url: str, timeout: float) -> redis.Redis:

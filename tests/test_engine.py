@@ -453,3 +453,19 @@ def test_fixing_the_finding_and_checking_again_moves_on(redis_url: str) -> None:
         del data["clusters"]["demo-cluster"]["ingresses"][1]["annotations"][key]
     assert "0 blocking" in h.ok("alice", "/migrate check").text
     assert h.migration().phase is Phase.CHECKED
+
+
+def test_the_same_attempt_goes_on_after_its_process_died_but_other_repeats_do_not(redis_url: str) -> None:
+    from commands.outcome import Request
+
+    h = make_harness(redis_url)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    key = "slack:check-1"
+    assert h.store.claim(key, ttl_seconds=300, attempt="job-1")  # job-1 claimed it, then its process died
+    again = h.engine.handle(Request("/migrate check", "alice", h.channel, idempotency_key=key, attempt="job-1"))
+    assert again.ok and not again.replayed and h.migration().phase is Phase.CHECKED  # it went on
+    other = h.engine.handle(Request("/migrate check", "alice", h.channel, idempotency_key=key, attempt="job-2"))
+    assert other.replayed and other.text == again.text  # a different attempt gets the stored answer
+    assert h.store.claim("slack:x", ttl_seconds=300, attempt="job-3")
+    blocked = h.engine.handle(Request("/migrate status", "alice", h.channel, idempotency_key="slack:x"))
+    assert blocked.replayed and "already being handled" in blocked.text

@@ -35,7 +35,7 @@ def decide(deps: Deps, body: dict[str, Any], client: WebClient, *, approve: bool
         with bound(migration=value.migration, approval=value.approval):
             outcome = deps.engine.decide(migration_id=value.migration, approval_id=value.approval, user=tap.user,
                                          channel=tap.channel, approve=approve,
-                                         idempotency_key=engine_key(tap.delivery))
+                                         idempotency_key=engine_key(tap.delivery), attempt=job)
             count(deps, outcome, verb)
             Publisher(client, deps).publish(outcome, reply=reply, approval_ts=tap.message_ts)
 

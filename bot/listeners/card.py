@@ -49,7 +49,7 @@ def tap_to_command(deps: Deps, body: dict[str, Any], client: WebClient, line: Ca
             return
         with bound(migration=value.migration):
             outcome = deps.engine.handle(Request(text=line(value), user=tap.user, channel=tap.channel,
-                                                 idempotency_key=engine_key(tap.delivery)))
+                                                 idempotency_key=engine_key(tap.delivery), attempt=job))
             count(deps, outcome, verb)
             Publisher(client, deps).publish(outcome, reply=reply)
 

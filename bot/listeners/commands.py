@@ -29,7 +29,7 @@ def handle_command(deps: Deps, body: dict[str, Any], client: WebClient, *, job: 
             deps.metrics.command(verb, "duplicate")
             return
         outcome = deps.engine.handle(Request(text=text, user=user, channel=channel,
-                                             idempotency_key=engine_key(delivery)))
+                                             idempotency_key=engine_key(delivery), attempt=job))
         with bound(migration=outcome.migration.id if outcome.migration else ""):
             count(deps, outcome, verb)  # inside the binding: its log line names the migration
             Publisher(client, deps).publish(outcome, reply=reply)
