@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -40,6 +42,7 @@ from providers.factory import build_world
 from providers.store import RedisStore
 
 log = logging.getLogger("migrate.bot")
+SIM_STATE_DIR = tempfile.gettempdir()  # /tmp: the chart's only writable path; a rehearsal's state
 #: Seconds between rounds of timed work; tests shorten it, production leaves it alone.
 INTERVAL_ENV = "MIGRATE_TIMED_WORK_SECONDS"
 
@@ -96,7 +99,7 @@ def build(settings: Settings, *, port: int | None = None) -> Runtime:
         raise ConfigError("SLACK_API_URL", f"the Slack Web API did not answer ({type(err).__name__})") from None
     policy = build_policy(settings, slack_group_lookup(client))
     try:
-        world = build_world(settings.providers, settings.world_config())
+        world = build_world(settings.providers, sim_on_disk(settings.world_config(), settings.providers))
     except MigrateError as err:
         raise ConfigError("MIGRATE_PROVIDERS", str(err)) from None
     keys = BotKeys()
@@ -112,3 +115,21 @@ def build(settings: Settings, *, port: int | None = None) -> Runtime:
                      clock=deps.clock)
     worker = None if settings.socket_mode else Worker(deps, client, queue, RUNNERS, heartbeat_s=interval)
     return Runtime(settings, deps, client, app, web, Housekeeper(deps, client, work, interval_s=interval), worker)
+
+
+def sim_on_disk(config: dict[str, Any], providers: str) -> dict[str, Any]:
+    """A simulated world kept in a file, even when the config gave none.
+
+    The job worker process is forked from gunicorn's master and forked again if it dies; a world
+    held only in its memory would then go back to the seed while Redis remembers the migration.
+    """
+    if providers not in ("", "sim"):
+        return config
+    sim = dict(config.get("sim") or {})
+    if not sim.get("state_file"):
+        handle, path = tempfile.mkstemp(prefix="migrate-sim-", suffix=".json", dir=SIM_STATE_DIR)
+        os.close(handle)
+        os.unlink(path)  # SimState writes the seed there on first use
+        sim["state_file"] = path
+        log.info("simulated world kept in a file", extra={"path": path})
+    return {**config, "sim": sim}
