@@ -36,10 +36,40 @@ return moved
 """
 
 
+# KEYS[1] = our taken list of a lane, KEYS[2] = that lane's queued list
+# ARGV[1] = how many running jobs follow, ARGV[2] = how many finished ones follow after them;
+# ARGV[3..] = running jobs, then finished jobs, then the strays the previous sweep returned.
+# Drops the finished jobs, moves each stray seen twice (oldest first) to the front of the lane,
+# returns {moved, jobs first seen stray now...}.
+_SWEEP = """
+local taken, queued = KEYS[1], KEYS[2]
+local n_running, n_done = tonumber(ARGV[1]), tonumber(ARGV[2])
+local running, before = {}, {}
+for i = 3, 2 + n_running do running[ARGV[i]] = true end
+for i = 3 + n_running, 2 + n_running + n_done do redis.call('LREM', taken, 1, ARGV[i]) end
+for i = 3 + n_running + n_done, #ARGV do before[ARGV[i]] = true end
+local moved, fresh = 0, {}
+for _, job in ipairs(redis.call('LRANGE', taken, 0, -1)) do
+  if not running[job] then
+    if before[job] then
+      redis.call('LREM', taken, 1, job)
+      redis.call('RPUSH', queued, job)
+      moved = moved + 1
+    else
+      table.insert(fresh, job)
+    end
+  end
+end
+table.insert(fresh, 1, moved)
+return fresh
+"""
+
+
 class JobQueue:
     def __init__(self, client: redis.Redis, keys: BotKeys, worker: str) -> None:
         self.r, self.keys, self.worker = client, keys, worker
         self._move_all = client.register_script(_MOVE_ALL)
+        self._sweep = client.register_script(_SWEEP)
 
     def push(self, job: Job) -> None:
         """Enqueue at the back of the job's lane (takers take from the right: first in, first out)."""
@@ -57,6 +87,26 @@ class JobQueue:
 
     def done(self, lane: Lane, raw: str) -> None:
         self.r.lrem(self._taken(lane), 1, raw)
+
+    def sweep(self, lane: Lane, *, running: set[str], done: set[str], strays: set[str]) -> tuple[int, set[str]]:
+        """Tidy our taken list of `lane` while we are alive: drop the `done` jobs (a `done` that failed
+        earlier), and put back at the front of the lane each job that is not `running` and was one
+        of the `strays` already. A take whose reply was lost (timeout, reset) leaves such a job: Redis
+        moved it, no thread runs it. Returns how many moved and the strays seen now.
+
+        A stray is put back only when seen twice, a beat apart, so a job whose BLMOVE reply is
+        still on its way to a thread is not taken from under it. Atomic (a Lua script)."""
+        found = self._sweep(keys=[self._taken(lane), self._queued(lane)],
+                            args=[len(running), len(done), *running, *done, *strays])
+        moved = int(found[0])
+        if moved:
+            log.warning("re-queued taken jobs no thread was running", extra={"lane": lane.value, "jobs": moved})
+        return moved, {str(job) for job in found[1:]}
+
+    def retire(self) -> None:
+        """Stop saying this worker is alive, so a peer takes over what is left at its next beat
+        instead of after the heartbeat's TTL."""
+        self.r.delete(self.keys.alive(self.worker))
 
     def heartbeat(self, *, ttl_ms: int) -> None:
         """Say this worker is alive for `ttl_ms` more; listed so others find it if it stops saying so."""

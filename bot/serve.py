@@ -17,12 +17,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
+from gunicorn import sock
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from bot.config import ConfigError, load_settings
 from bot.logging import configure, gunicorn_logconfig, mask_secrets
 from bot.wiring import Runtime, build
+from bot.worker import heartbeat_seconds
 from bot.worker_process import WorkerProcess
 
 THREADS = 8
@@ -62,6 +64,15 @@ class JobArbiter(Arbiter):  # type: ignore[misc]
     def __init__(self, app: Server, jobs: WorkerProcess | None) -> None:
         super().__init__(app)
         self.jobs = jobs
+        if jobs is not None:
+            jobs.after_fork = self.close_inherited
+
+    def close_inherited(self) -> None:
+        """In the job worker, right after the fork: close the listening sockets (never unlinking a
+        unix socket the master still serves on) and every web worker's tmp file."""
+        sock.close_sockets(self.LISTENERS, unlink=False)
+        for worker in self.WORKERS.values():
+            worker.tmp.close()
 
     def start(self) -> None:
         super().start()
@@ -132,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     options = gunicorn_options(runtime, port=args.port or settings.port, threads=args.threads, log_level=log_level,
                                workers=worker_count(settings, os.environ))
-    jobs = WorkerProcess(runtime.start_jobs, runtime.stop_jobs) if runtime.worker is not None else None
+    jobs = None
+    if runtime.worker is not None:
+        runtime.worker.beat_every(heartbeat_seconds(os.environ))  # its own setting, not the timed work's
+        jobs = WorkerProcess(runtime.start_jobs, runtime.stop_jobs)
     server = Server(runtime.web, options, jobs=jobs)
     try:
         server.run()

@@ -4,7 +4,9 @@ Forked, not spawned: everything was built once in the master before the web work
 (bot/wiring.py), and the worker process shares it the same way. The master checks it on every
 turn of its loop and forks it again if it died; the worker puts its unfinished jobs back on
 start (bot/worker.py). The worker stops when told (SIGTERM, from the master's shutdown) and on
-its own when the master is gone, so a killed master never leaves it running.
+its own when the master is gone, so a killed master never leaves it running. Right after the
+fork it closes what it inherited and does not use (`after_fork`: gunicorn's listening sockets and
+the web workers' tmp files), so a job worker outliving its master never holds the port.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class WorkerProcess:
         """`start` starts the work in the child (threads), `stop` ends it; both run in the child only."""
         self._start, self._stop = start, stop
         self.pid = 0
+        #: Run in the child first thing after the fork: closes what it inherited and must not keep.
+        self.after_fork: Callable[[], None] = lambda: None
 
     def start(self) -> None:
         parent = os.getpid()
@@ -81,6 +85,7 @@ class WorkerProcess:
             self.pid = 0
 
     def _child(self, parent: int) -> None:
+        self.after_fork()
         stopping = threading.Event()
         for name in MASTER_SIGNALS:
             signal.signal(getattr(signal, name), signal.SIG_DFL)

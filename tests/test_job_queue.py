@@ -8,6 +8,7 @@ while a backlog of status commands waits, and a job a dead worker had taken runs
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import urllib.parse
@@ -27,7 +28,7 @@ from bot.jobs import Job, Kind, Lane
 from bot.keys import BotKeys
 from bot.listeners.common import first_delivery
 from bot.queue import JobQueue
-from bot.worker import THREADS, Worker
+from bot.worker import MAX_AGE_S, THREADS, TOO_OLD, Worker
 from commands.policy import Policy
 from tests.slack_standin import BOT_TOKEN, TEAM, SlackStandIn
 
@@ -97,6 +98,7 @@ def test_the_body_is_stored_without_slacks_verification_token() -> None:
 
 @pytest.mark.parametrize(("job", "lane"), [
     (command("rollback"), Lane.ROLLBACK), (command("  ROLLBACK now"), Lane.ROLLBACK),
+    (command('"rollback"'), Lane.ROLLBACK), (command("ｒｏｌｌｂａｃｋ"), Lane.ROLLBACK),
     (Job.new(Kind.ROLLBACK, {}), Lane.ROLLBACK), (Job.new(Kind.APPROVE, {}), Lane.URGENT),
     (Job.new(Kind.DENY, {}), Lane.URGENT), (command("approve"), Lane.URGENT), (command("status"), Lane.NORMAL),
     (Job.new(Kind.WEIGHT_STEP, {}), Lane.NORMAL), (Job.new(Kind.COMMAND, {"text": 7}), Lane.NORMAL),
@@ -189,3 +191,79 @@ def test_in_socket_mode_the_work_still_runs_in_process_after_the_ack() -> None:
     finally:
         standin.stop()
     assert ran["body"]["text"] == "status" and ran["job"] == ""
+
+
+def test_a_job_whose_take_reply_was_lost_runs_while_the_worker_lives(queue: JobQueue, r: redis.Redis,
+                                                                      recorder: Recorder) -> None:
+    w = worker(queue, recorder, normal=1)
+    w.start()
+    try:
+        # BLMOVE ran in Redis but its reply never reached a thread: the job sits in our taken list.
+        r.lpush(KEYS.taken("w-test", "normal"), command("help").encode())
+        wait(lambda: recorder.ran == ["help"], "the stranded job to be put back and run")
+        wait(lambda: not r.llen(KEYS.taken("w-test", "normal")), "the taken list to empty")
+    finally:
+        w.stop()
+
+
+class DoneFailsOnce(JobQueue):
+    """A queue whose first `done` is lost, as when Redis drops the connection at that moment."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.failed = threading.Event()
+
+    def done(self, lane: Lane, raw: str) -> None:
+        if not self.failed.is_set():
+            self.failed.set()
+            raise redis.ConnectionError("connection reset by peer")
+        super().done(lane, raw)
+
+
+def test_a_failed_done_is_retried_on_the_next_beat_and_the_job_runs_once(r: redis.Redis, recorder: Recorder) -> None:
+    queue = DoneFailsOnce(r, KEYS, "w-test")
+    queue.push(command("help"))
+    w = worker(queue, recorder, normal=1)
+    w.start()
+    try:
+        wait(queue.failed.is_set, "the done to fail")
+        wait(lambda: not r.llen(KEYS.taken("w-test", "normal")), "the pending done to be retried")
+        queue.push(command("history"))  # one thread: once this ran, a re-queued `help` would have run too
+        wait(lambda: "history" in recorder.ran, "a later job to run")
+    finally:
+        w.stop()
+    assert recorder.ran == ["help", "history"], "the finished job was not put back and run again"
+
+
+def test_a_graceful_stop_lets_a_peer_take_over_the_queue_at_its_next_beat(queue: JobQueue, r: redis.Redis,
+                                                                           recorder: Recorder) -> None:
+    slow = Worker(None, None, queue, recorder.runners(), heartbeat_s=600, threads={})  # type: ignore[arg-type]
+    slow.start()  # its heartbeat would hold for half an hour
+    queue.push(command("rollback"))  # acked, never taken: this worker serves no lane
+    slow.stop()
+    assert not r.exists(KEYS.alive("w-test")), "the heartbeat ends with the worker"
+    peer = worker(JobQueue(r, KEYS, "w-peer"), recorder, rollback=1)
+    peer.start()
+    try:
+        wait(lambda: recorder.ran == ["rollback"], "the peer to run the stopped worker's rollback")
+    finally:
+        peer.stop()
+
+
+def test_a_job_that_waited_too_long_is_not_run_and_its_user_is_told(queue: JobQueue, recorder: Recorder) -> None:
+    standin = SlackStandIn().start()
+    old = command("rollback")
+    body = {**old.body, "response_url": f"{standin.url}/response/U0ALICE01/1"}
+    queue.push(dataclasses.replace(old, body=body, queued_at=time.time() - MAX_AGE_S - 1))
+    w = Worker(None, WebClient(token=BOT_TOKEN, base_url=standin.api_url), queue,  # type: ignore[arg-type]
+               recorder.runners(), heartbeat_s=0.2, threads={Lane.ROLLBACK: 1})
+    w.start()
+    try:
+        told = standin.wait_for(lambda: standin.private_to("U0ALICE01"), "the user to be told")
+        queue.push(command("rollback"))  # one thread: once this ran, the old one was handled before it
+        wait(lambda: recorder.ran, "a fresh rollback to run")
+    finally:
+        w.stop()
+        standin.stop()
+    assert told == [TOO_OLD] and recorder.ran == ["rollback"]
+    assert Job.decode(old.encode()).queued_at == old.queued_at > 0

@@ -9,6 +9,7 @@ A job worker process killed on its own is forked again by gunicorn's master and 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -112,3 +113,44 @@ def test_a_killed_job_worker_process_is_started_again_by_the_master(slack: Slack
         bot = Bot(bot_process.url, slack, SlackSender(bot_process.url, slack))
         bot.command(ALICE, START)
         bot.card_says("*Phase:* listening")
+
+
+def listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on `port` (any address), from /proc/net/tcp and tcp6."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    found.add(fields[9])
+    return found
+
+
+def held(pid: int) -> list[str]:
+    """What each open descriptor of `pid` points at."""
+    fds = Path(f"/proc/{pid}/fd")
+    return [os.readlink(fd) for fd in fds.iterdir() if fd.exists()]
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc (Linux)")
+def test_the_job_worker_process_holds_neither_the_port_nor_the_web_workers_files(
+        slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    state = tmp_path / "world.json"
+    SimWorld.from_seed(path=state)
+    port = free_port()
+    bot_process = on_port(slack, redis_url, tmp_path, "bot", write_config(tmp_path, "bot", state=state), port)
+    with serving(bot_process):
+        first = job_worker_pid(slack, bot_process)
+        os.kill(first, signal.SIGKILL)  # forked again, now with web workers running beside it
+        slack.wait_for(lambda: bot_process.output().count('"worker process started"') >= 2, "a second job worker")
+        pids = [int(json.loads(line)["pid"]) for line in bot_process.output().splitlines()
+                if '"worker process started"' in line]
+        listening = {f"socket:[{inode}]" for inode in listening_inodes(port)}
+        assert listening, "the master listens"
+
+        def inherited() -> list[str]:
+            return [f for f in held(pids[-1]) if f in listening or "wgunicorn-" in f]
+
+        # Polled: the master logs the fork before the child has closed anything.
+        slack.wait_for(lambda: not inherited(), "the job worker to close the port and the web workers' files")
