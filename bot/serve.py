@@ -24,7 +24,6 @@ from gunicorn.arbiter import Arbiter
 from bot.config import ConfigError, load_settings
 from bot.logging import configure, gunicorn_logconfig, mask_secrets
 from bot.wiring import Runtime, build
-from bot.worker import heartbeat_seconds
 from bot.worker_process import WorkerProcess
 
 THREADS = 8
@@ -145,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
                                workers=worker_count(settings, os.environ))
     jobs = None
     if runtime.worker is not None:
-        runtime.worker.beat_every(heartbeat_seconds(os.environ))  # its own setting, not the timed work's
         jobs = WorkerProcess(runtime.start_jobs, runtime.stop_jobs)
     server = Server(runtime.web, options, jobs=jobs)
     try:

@@ -35,7 +35,7 @@ from bot.queue import JobQueue
 from bot.roles import build_policy, slack_group_lookup
 from bot.timed import TimedWork
 from bot.web import WebApp
-from bot.worker import Worker
+from bot.worker import Worker, heartbeat_seconds
 from commands.engine import Engine
 from commands.errors import MigrateError
 from providers.factory import build_world
@@ -113,7 +113,8 @@ def build(settings: Settings, *, port: int | None = None) -> Runtime:
     web = WebApp(None if settings.socket_mode else app, deps, migrations=store.active_migrations)
     work = TimedWork(engine=engine, store=store, client=store.r, keys=keys, dwell_seconds=policy.dwell_seconds,
                      clock=deps.clock)
-    worker = None if settings.socket_mode else Worker(deps, client, queue, RUNNERS, heartbeat_s=interval)
+    beat = heartbeat_seconds(os.environ)  # its own setting, not the timed work's interval
+    worker = None if settings.socket_mode else Worker(deps, client, queue, RUNNERS, heartbeat_s=beat)
     return Runtime(settings, deps, client, app, web, Housekeeper(deps, client, work, interval_s=interval), worker)
 
 
