@@ -105,25 +105,15 @@ class Metrics:
                migrations: Callable[[], Iterable[Migration]] = lambda: ()) -> str:
         """Prometheus text exposition format (version 0.0.4)."""
         out: list[str] = []
-        commands = self._hash(self.keys.commands())
-        _family(out, "migrate_commands_total", "counter", "Slash commands and buttons handled, by verb and result.")
-        for field in sorted(commands):
-            verb, _, result = field.rpartition("|")
-            out.append(_sample("migrate_commands_total", {"verb": verb, "result": result}, commands[field]))
-        transitions = self._hash(self.keys.transitions())
-        _family(out, "migrate_transitions_total", "counter", "Phase changes, by the verb that made them and the phase "
-                                                             "reached.")
-        for field in sorted(transitions):
-            verb, _, phase = field.partition(SEP)
-            out.append(_sample("migrate_transitions_total", {"verb": verb, "phase_to": phase}, transitions[field]))
+        self._counters(out, "migrate_commands_total", "Slash commands and buttons handled, by verb and result.",
+                       self.keys.commands(), ("verb", "result"), sep="|")
+        self._counters(out, "migrate_transitions_total", "Phase changes, by the verb that made them and the phase "
+                       "reached.", self.keys.transitions(), ("verb", "phase_to"))
         _family(out, "migrate_approvals_pending", "gauge", "Approval requests waiting for a decision.")
         out.append(f"migrate_approvals_pending {pending_approvals()}")
-        calls = self._hash(self.keys.provider_calls())
-        _family(out, "migrate_provider_calls_total", "counter", "Calls to the cluster, MSE, SLB and DNS, by operation "
-                                                                "and outcome (ok, temporary_error, error).")
-        for field in sorted(calls):
-            op, _, outcome = field.partition(SEP)
-            out.append(_sample("migrate_provider_calls_total", {"operation": op, "outcome": outcome}, calls[field]))
+        self._counters(out, "migrate_provider_calls_total", "Calls to the cluster, MSE, SLB and DNS, by operation "
+                       "and outcome (ok, temporary_error, error).", self.keys.provider_calls(),
+                       ("operation", "outcome"))
         _family(out, "migrate_rollbacks_total", "counter", "Rollbacks carried out.")
         out.append(f"migrate_rollbacks_total {int(self.r.get(self.keys.rollbacks()) or 0)}")
         for h in HISTOGRAMS:
@@ -154,6 +144,15 @@ class Metrics:
             for m in migrations:
                 value = (m.mse_weight, m.nginx_weight, round(m.weights.share / 100, 6))[i]
                 out.append(_sample(name, {"migration": m.id, "cluster": m.cluster}, value))
+
+    def _counters(self, out: list[str], name: str, help_text: str, key: str, labels: tuple[str, str], *,
+                  sep: str = SEP) -> None:
+        """One counter family kept as a Redis hash whose fields are two label values joined by `sep`."""
+        counts = self._hash(key)
+        _family(out, name, "counter", help_text)
+        for field in sorted(counts):
+            first, _, second = field.rpartition(sep) if sep == "|" else field.partition(sep)
+            out.append(_sample(name, dict(zip(labels, (first, second), strict=True)), counts[field]))
 
     def _hash(self, key: str, cast: Callable[[str], float] = int) -> dict[str, float]:
         return {_s(k): cast(_s(v)) for k, v in self.r.hgetall(key).items()}
