@@ -52,12 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     from commands.policy import DEFAULT_DWELL_SECONDS, Policy
     from providers.sim.world import SimWorld
 
-    store = open_store(args.redis_url, prefix=os.environ.get("MIGRATE_KEY_PREFIX", "migrate-console"))
+    # The records last as long as the world they describe: with --sim-state both outlive the
+    # process (and a restart reconciles); without it the world is in memory, so are the records.
+    kept = bool(args.sim_state)
+    prefix = os.environ.get("MIGRATE_KEY_PREFIX", "migrate-console") if kept else \
+        f"migrate-console:{secrets.token_hex(3)}"
+    store = open_store(args.redis_url, prefix=prefix)
     policy = Policy(dwell_seconds=DEFAULT_DWELL_SECONDS if args.dwell is None else args.dwell)
     engine = Engine(store=store, world=SimWorld.from_seed(args.seed, path=args.sim_state), policy=policy)
-    for outcome in engine.reconcile():  # finish what a crashed process left half-done
-        print(console_mod.render(outcome))
-    return console_mod.run(engine, user=args.user, channel=args.channel)
+    try:
+        for outcome in engine.reconcile():  # finish what a crashed process left half-done
+            print(console_mod.render(outcome))
+        return console_mod.run(engine, user=args.user, channel=args.channel)
+    finally:
+        if not kept:
+            _forget(store)
 
 
 def _demo_world() -> object | None:

@@ -53,3 +53,11 @@ def test_demo_without_redis_says_so_and_still_runs() -> None:
     assert done.returncode == 0, done.stderr
     assert "nothing is persisted" in done.stderr
     assert done.stdout.strip().endswith("100% of traffic on MSE.")
+
+
+def test_the_console_can_be_run_again_without_leftovers(redis_url: str) -> None:
+    start = "/migrate start cluster=demo-cluster gateway=gw-demo\n"
+    for _ in range(2):  # the world is in memory, so the records do not outlive the run either
+        done = _run(["console", "--user", "alice"], redis_url, stdin=start)
+        assert done.returncode == 0 and "started by alice" in done.stdout, done.stdout
+    assert redis.Redis.from_url(redis_url).dbsize() == 0
