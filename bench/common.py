@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 import redis  # noqa: E402
 import yaml  # noqa: E402
 
-from tests.bot_server import free_port, get, serve_env  # noqa: E402
+from tests.bot_server import free_port, get, serve_env, stop  # noqa: E402
 from tests.slack_standin import SlackStandIn  # noqa: E402
 
 T = TypeVar("T")
@@ -77,12 +77,7 @@ def redis_server() -> Iterator[str]:
         wait_until(lambda: _pings(url + "/0"), "redis-server to answer", timeout=10, interval=0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -126,12 +121,7 @@ def running_serve(standin: SlackStandIn, redis_url: str, config: dict[str, Any],
             wait_until(ready, "serve to be ready", timeout=60, interval=0.1)
             yield Serve(url, proc.pid, log_path)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, timeout=20)
 
 
 def cpu_count() -> int:

@@ -15,9 +15,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
+
+if TYPE_CHECKING:
+    from tests.slack_standin import SlackStandIn
 
 
 def free_port() -> int:
@@ -68,6 +72,17 @@ def redis_server() -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}"
     finally:
         server.shutdown()
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    """A local stand-in for the Slack Web API that records every call (tests/slack_standin.py)."""
+    from tests.bot_server import GROUPS
+    from tests.slack_standin import SlackStandIn as StandIn
+
+    standin = StandIn(groups=GROUPS).start()
+    yield standin
+    standin.stop()
 
 
 _next_db = iter(range(1, 10_000))

@@ -17,7 +17,7 @@ import yaml
 
 from bot.publish import MAX_SNIPPET
 from tests import bot_server
-from tests.bot_server import GROUPS, running_bot
+from tests.bot_server import running_bot
 from tests.slack_standin import BOT_TOKEN, SlackSender, SlackStandIn, Upload
 from tests.test_bot_http import ALICE, CHANNEL, Bot, shown
 
@@ -35,13 +35,6 @@ def noisy_seed(path: Path) -> Path:
     ]
     path.write_text(yaml.safe_dump(seed))
     return path
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackStandIn]:
-    standin = SlackStandIn(groups=GROUPS).start()
-    yield standin
-    standin.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bot.actions import ActionId
-from tests.bot_server import GROUPS, get, running_bot
+from tests.bot_server import get, running_bot
 from tests.slack_standin import SlackSender, SlackStandIn, buttons
 
 ALICE, BOB, CAROL, DAVE, MALLORY = "U0ALICE01", "U0BOB0001", "U0CAROL01", "U0DAVE001", "U0MALLORY"
@@ -73,13 +73,6 @@ def action_ids(message: dict[str, Any]) -> list[str]:
 
 def step(message: dict[str, Any], share: int) -> str:
     return next(a for a in action_ids(message) if a == f"{ActionId.WEIGHT_STEP}:{share}")
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackStandIn]:
-    standin = SlackStandIn(groups=GROUPS).start()
-    yield standin
-    standin.stop()
 
 
 @pytest.fixture

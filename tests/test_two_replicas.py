@@ -12,11 +12,9 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from slack_sdk import WebClient
 
 from bot.actions import ActionId
@@ -36,13 +34,6 @@ from tests.slack_standin import BOT_TOKEN, SlackSender, SlackStandIn
 from tests.test_bot_http import ALICE, BOB, CHANNEL, Bot, action_ids, shown, step
 
 SLB, VGROUP, GATEWAY = "lb-demo", "rsp-demo-80", "gw-demo"
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackStandIn]:
-    standin = SlackStandIn().start()
-    yield standin
-    standin.stop()
 
 
 def open_request(bot: Bot, verb: str) -> dict[str, Any]:
