@@ -20,9 +20,9 @@ from bot.keys import BotKeys
 from commands.errors import UserError
 from commands.grammar import parse
 from providers.store import RedisStore
-from tests.bot_server import running_bot
+from tests.bot_server import GROUPS, running_bot
 from tests.slack_standin import SlackSender, SlackStandIn, buttons
-from tests.test_bot_http import ALICE, GROUPS, Bot, start_switched
+from tests.test_bot_http import ALICE, Bot, start_switched
 
 CHANNEL = "C0MIGRATE1"
 ODD = st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.booleans(), st.lists(st.integers(), max_size=3),
