@@ -22,6 +22,7 @@ from bench import wire
 from bench.botdrive import ALICE, BOB, BotDriver
 from bench.common import summary_ms
 from bot.actions import ActionId
+from commands.ccm import serves
 from commands.model import Migration
 from providers.alibaba.config import AlibabaSettings, sdk_config
 from tests.openapi_emulator import Emulator
@@ -77,15 +78,16 @@ class Baseline:
         settings = AlibabaSettings.from_dict(emu.config())
         self.emu, self.client = emu, SlbClient(sdk_config(settings, "slb"))
         assert m.slb is not None
-        ips = set(m.saved.get("mse_ips", []))
+        vgroup_id = m.slb.groups[0].vgroup_id  # one group: the floor the bot's rollback is compared with
         described = self.client.describe_vserver_group_attribute(slb_models.DescribeVServerGroupAttributeRequest(
-            region_id=settings.region, vserver_group_id=m.slb.vgroup_id)).body
+            region_id=settings.region, vserver_group_id=vgroup_id)).body
         entries = [{"ServerId": b.server_id, "Weight": "0", "Port": str(b.port), "Type": b.type or "ecs",
-                    "ServerIp": b.server_ip} for b in described.backend_servers.backend_server if b.server_ip in ips]
+                    "ServerIp": b.server_ip} for b in described.backend_servers.backend_server
+                   if not serves(b.description or "", namespace=m.slb.namespace, service=m.slb.service)]
         if not entries:
             raise RuntimeError("the gateway has no servers in the vServer group; was the switch done?")
         self.request = slb_models.SetVServerGroupAttributeRequest(
-            region_id=settings.region, vserver_group_id=m.slb.vgroup_id, backend_servers=json.dumps(entries))
+            region_id=settings.region, vserver_group_id=vgroup_id, backend_servers=json.dumps(entries))
 
     def sample(self, emu: WatchedEmulator) -> tuple[float, float]:
         """(seconds to the emulator receiving the write, seconds for the whole SDK call)."""

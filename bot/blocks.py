@@ -12,9 +12,9 @@ from typing import Any
 
 from bot.actions import ActionId, ButtonValue
 from commands.model import Approval, Migration
-from commands.phases import NEXT_STEP, TERMINAL, WEIGHTS_UNLOCKED
+from commands.phases import NEXT_STEP, ROLLBACK_OPEN, WEIGHTS_UNLOCKED, Phase
 from commands.policy import Policy, dwell_left, format_duration
-from commands.render import drift_line
+from commands.render import drift_line, held
 from commands.traffic import format_share, share_bar
 
 Block = dict[str, Any]
@@ -39,7 +39,9 @@ def when(ts: float, fmt: str = "{date_short_pretty} {time}") -> str:
 
 def method_line(m: Migration) -> str:
     if m.method == "slb" and m.slb:
-        return f"SLB `{m.slb.slb_id}` ({m.slb.namespace}/{m.slb.service}, {m.slb.port}/{m.slb.protocol})"
+        kept = f"; on NGINX: {', '.join(m.slb.kept)}" if m.slb.kept else ""
+        return (f"SLB `{m.slb.slb_id}` ({m.slb.namespace}/{m.slb.service}; moved: "
+                f"{', '.join(m.slb.listeners())}{kept})")
     if m.method == "slb":
         return "SLB"
     if m.method == "dns":
@@ -50,7 +52,7 @@ def method_line(m: Migration) -> str:
 
 def summary_text(m: Migration) -> str:
     """The card's notification text (what a phone shows in the banner)."""
-    return f"Migration {m.id}: {m.phase.value}, {format_share(m.weights.share)} of traffic on MSE"
+    return f"Migration {m.id}: {m.phase.value}, {format_share(held(m)[0])} of traffic on MSE"
 
 
 def status_blocks(m: Migration, *, now: float, policy: Policy, buttons: bool = True) -> list[Block]:
@@ -59,8 +61,7 @@ def status_blocks(m: Migration, *, now: float, policy: Policy, buttons: bool = T
         {"type": "header", "text": _plain(f"NGINX → MSE · {m.cluster}"[:150])},
         {"type": "section", "text": _text(f"*Phase:* {m.phase.value}\n*Method:* {method_line(m)}\n"
                                           f"*Gateway:* `{m.gateway}` · class `{m.ingress_class}`")},
-        {"type": "section", "text": _text(f"`{share_bar(m.weights.share)}`\n"
-                                          f"MSE weight {m.mse_weight} · NGINX weight {m.nginx_weight}")},
+        {"type": "section", "text": _text(traffic_text(m))},
         {"type": "section", "text": _text(f"*Next:* {NEXT_STEP[m.phase]}")},
     ]
     drift = drift_line(m)
@@ -86,29 +87,43 @@ def status_blocks(m: Migration, *, now: float, policy: Policy, buttons: bool = T
     return blocks
 
 
+def traffic_text(m: Migration) -> str:
+    """The bar and weights read back from the SLB; one short line per moved group when there are several."""
+    share, mse, nginx = held(m)
+    lines = [f"`{share_bar(share)}`", f"MSE weight {mse} · NGINX weight {nginx}"]
+    groups = m.observed.get("groups", {}) if m.method == "slb" else {}
+    if len(groups) > 1:
+        lines += [f"{v['listeners']}: {format_share(v['share'])} (MSE {v['mse']} / NGINX {v['nginx']})"
+                  for v in list(groups.values())[:5]]
+    return "\n".join(lines)
+
+
 def next_shares(share: float) -> list[int]:
     """The next quick steps at least one point above the current share (9.1% does not offer 10%)."""
     return [s for s in SHARE_LADDER if s >= share + 1][:QUICK_STEPS]
 
 
 def card_buttons(m: Migration) -> list[Block]:
-    """Weight steps and Rollback exist exactly while the weights may still move."""
-    if m.phase not in WEIGHTS_UNLOCKED or m.phase in TERMINAL:
+    """Weight steps while the weights may move; Rollback until `complete` (it undoes verify and cutover)."""
+    if m.phase not in ROLLBACK_OPEN:
         return []
+    share = held(m)[0]
     out: list[Block] = []
-    for share in next_shares(m.weights.share):
-        value = ButtonValue(m.id, m.version, weight=f"{share}%")
-        out.append({"type": "button", "action_id": f"{ActionId.WEIGHT_STEP}:{share}", "text": _plain(f"→ {share}%"),
+    for step in next_shares(share) if m.phase in WEIGHTS_UNLOCKED else []:
+        value = ButtonValue(m.id, m.version, weight=f"{step}%")
+        out.append({"type": "button", "action_id": f"{ActionId.WEIGHT_STEP}:{step}", "text": _plain(f"→ {step}%"),
                     "value": value.encode(),
-                    "confirm": _confirm(f"Send {share}% to MSE?",
-                                        f"MSE gets {share}% of traffic (now {format_share(m.weights.share)}).",
+                    "confirm": _confirm(f"Send {step}% to MSE?",
+                                        f"MSE gets {step}% of traffic (now {format_share(share)}).",
                                         "Shift traffic", style="primary")})
-    if m.mse_weight > 0:
+    if m.mse_weight > 0 or share > 0:
+        undone = {Phase.VERIFIED: " Traffic verification is undone.",
+                  Phase.CUT_OVER: " The cutover and traffic verification are undone: NGINX comes back first."}
         out.append({"type": "button", "action_id": ActionId.ROLLBACK, "text": _plain("Rollback"), "style": "danger",
                     "value": ButtonValue(m.id, m.version).encode(),
                     "confirm": _confirm("Roll back to NGINX?", "MSE weight goes to 0 at once: all traffic back on "
-                                        f"NGINX (now {format_share(m.weights.share)} on MSE).", "Roll back",
-                                        style="danger")})
+                                        f"NGINX (now {format_share(share)} on MSE).{undone.get(m.phase, '')}",
+                                        "Roll back", style="danger")})
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.console import render
 from commands.engine import Engine
@@ -36,7 +36,7 @@ SCRIPT: list[tuple[str, str]] = [
     ("bob", "/migrate approve"),
     ("alice", "/migrate cutover"),
     ("bob", "/migrate approve"),
-    ("alice", "/migrate complete"),
+    ("alice", "/migrate complete delete-service=yes"),
     ("bob", "/migrate approve"),
 ]
 
@@ -70,15 +70,18 @@ def run(store: RedisStore, *, out: TextIO = sys.stdout, world: object | None = N
     if final is None or final.phase.value != "completed":
         out.write("Demo stopped: the migration did not complete.\n")
         return 1
-    share = _real_share(sim, final)
-    out.write(f"Migration {final.id} completed: {format_share(share)} of traffic on MSE.\n")
+    seen = _read_back(sim, final)
+    share = float(seen["share"])
+    listeners = ", ".join(v["listeners"] for v in seen["groups"].values())
+    out.write(f"Migration {final.id} completed: {format_share(share)} of traffic on MSE "
+              f"(read back from the SLB on every moved listener: {listeners}).\n")
     return 0 if share >= 100 else 1
 
 
-def _real_share(world: object, m: object) -> float:
-    """What the SLB itself says, read back through the providers, not what the record says."""
+def _read_back(world: object, m: object) -> dict[str, Any]:
+    """What the SLB itself holds in every moved group, read through the providers, not the record."""
+    from commands import slb
     from commands.model import Migration
-    from commands.steps import read_slb_weights
 
     assert isinstance(m, Migration) and m.slb is not None
-    return float(read_slb_weights(world, m)["share"])  # type: ignore[arg-type]
+    return slb.read(world, m, mse=m.mse_weight, nginx=0)  # type: ignore[arg-type]

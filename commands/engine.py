@@ -279,12 +279,13 @@ class Engine:
 
         So the newer target is written again (idempotent), and the audit trail says so.
         """
-        if intent.op == "weights" and current.phase in WEIGHTS_UNLOCKED and current.method:
+        if intent.op in ("weights", "cutover") and current.phase in WEIGHTS_UNLOCKED and current.method:
             newer = current.intent.args if current.intent and current.intent.op == "weights" else {
                 "mse": current.mse_weight, "nginx": current.nginx_weight}
             enforce = StepIntent(id=new_id("s"), op="weights", verb="rollback", user=intent.user,
-                                 args={"mse": newer["mse"], "nginx": newer["nginx"]}, then=current.phase.value,
-                                 started_at=self.now())
+                                 args={"mse": newer["mse"], "nginx": newer["nginx"],
+                                       "nginx_first": intent.op == "cutover"},
+                                 then=current.phase.value, started_at=self.now())
             again = steps.weights(self.world, current, enforce)
             self._audit(current.id, intent.user, "enforce",
                         f"`{intent.verb}` was overtaken; re-applied MSE {newer['mse']} / NGINX {newer['nginx']}: "

@@ -44,12 +44,14 @@ VERBS: Mapping[str, VerbSpec] = MappingProxyType({
                    keys=("class",), required=("cluster", "gateway")),
     "check": _spec("check [accept=yes] [probe=yes nginx=IP[:PORT]]", "/migrate check",
                    "check every Ingress annotation against MSE (step 2)", keys=("accept", "probe", "nginx")),
-    "method": _spec("method slb service=NAMESPACE/NAME [slb=ID] [listener=PORT/PROTOCOL] | "
+    "method": _spec("method slb service=NAMESPACE/NAME [slb=ID] [listener=PORT/PROTOCOL[,...]] | "
                     "method dns domains=a.example.com,b.example.com",
                     "/migrate method slb service=ingress-nginx/nginx-ingress-lb",
                     "choose how traffic is switched (step 3)", pos="method", pos_req=True,
                     keys=("service", "slb", "listener", "domains")),
-    "switch": _spec("switch", "/migrate switch", "detach the SLB and update the Service, or add DNS records (4a+4b)"),
+    "switch": _spec("switch [in-cluster=yes]", "/migrate switch",
+                    "detach the SLB and update the Service, or add DNS records (4a+4b); `in-cluster=yes` sends "
+                    "pods that call the SLB through it too", keys=("in-cluster",)),
     "weight": _spec("weight N (MSE weight 0..100) | weight N% (traffic share)", "/migrate weight 10",
                     "shift traffic to MSE (4c)", pos="weight", pos_req=True),
     "verify": _spec("verify", "/migrate verify", "Complete Traffic Verification: lock the weights (needs approval)"),
@@ -143,7 +145,7 @@ def _validate(cmd: Command) -> None:
         if key in a and not _ID.match(a[key]):
             raise UserError(f"`{key}={a[key][:40]}` is not a valid id (letters, digits, `.-_:/`). "
                             f"Right form: {right_form(cmd.verb)}.")
-    for key in ("accept", "probe", "delete-service"):
+    for key in ("accept", "probe", "delete-service", "in-cluster"):
         if key in a and a[key].lower() not in YES_NO:
             raise UserError(f"`{key}` takes yes or no, not `{a[key][:20]}`.")
     if cmd.verb == "method":
@@ -164,7 +166,7 @@ def _validate_method(cmd: Command) -> None:
                             "Example: `/migrate method slb service=ingress-nginx/nginx-ingress-lb`.")
         parse_service(a["service"])
         if "listener" in a:
-            parse_listener(a["listener"])
+            parse_listeners(a["listener"])
     elif kind == "dns":
         extra = sorted(set(a) - {"domains"})
         if extra:
@@ -204,9 +206,15 @@ def parse_service(text: str) -> tuple[str, str]:
 def parse_listener(text: str) -> tuple[int, str]:
     port_s, sep, proto = text.partition("/")
     proto = proto.upper()
-    if not sep or not port_s.isdigit() or not 1 <= int(port_s) <= 65535 or proto not in {"HTTP", "HTTPS", "TCP"}:
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port_s) or not 1 <= int(port_s) <= 65535 \
+            or proto not in {"HTTP", "HTTPS", "TCP"}:
         raise UserError(f"`listener={text[:30]}` is not PORT/PROTOCOL, e.g. `listener=80/TCP` or `listener=443/HTTPS`.")
     return int(port_s), proto
+
+
+def parse_listeners(text: str) -> list[tuple[int, str]]:
+    """`80/TCP,443/TCP` -> [(80, "TCP"), (443, "TCP")]: the listeners `method slb` narrows to."""
+    return [parse_listener(item.strip()) for item in text.split(",") if item.strip()] or [parse_listener(text)]
 
 
 def parse_domains(text: str) -> tuple[str, ...]:

@@ -48,15 +48,63 @@ class StepIntent:
 
 
 @dataclass(frozen=True)
+class MovedGroup:
+    """One vServer group that carries the NGINX Service's backends and moves to MSE with it.
+
+    `listeners` are the SLB listeners that send through it (`80/TCP`); `service_port` is the
+    Service port it serves (what `-vgroup-port` maps it to); `backend_port` NGINX's port in it;
+    `gateway_port` where the MSE nodes receive its traffic: 80, or 443 when clients speak TLS
+    to the backends; `name` the group's name when chosen (a controller key is renamed at 4a).
+    """
+
+    vgroup_id: str
+    name: str
+    listeners: tuple[str, ...]
+    service_port: int
+    backend_port: int
+    gateway_port: int
+
+    @property
+    def gateway_protocol(self) -> str:
+        return "HTTPS" if self.gateway_port == GATEWAY_HTTPS_PORT else "HTTP"
+
+    def listener_pairs(self) -> list[tuple[int, str]]:
+        return [(int(text.split("/")[0]), text.split("/")[1]) for text in self.listeners]
+
+
+#: The MSE gateway's own ports: plain HTTP, and TLS it terminates (AddGatewaySlb HttpPort/HttpsPort).
+GATEWAY_HTTP_PORT = 80
+GATEWAY_HTTPS_PORT = 443
+
+
+@dataclass(frozen=True)
 class SlbChoice:
-    """Step 3 for the SLB method: which Service, SLB, listener and vServer group."""
+    """Step 3 for the SLB method: the Service, its SLB, and every group that moves.
+
+    `kept` names the listeners that carry the Service but stay on NGINX (only when narrowed
+    with `listener=`), with their groups: `443/TCP (rsp-b)`.
+    """
 
     namespace: str
     service: str
     slb_id: str
-    port: int
-    protocol: str
-    vgroup_id: str
+    groups: tuple[MovedGroup, ...] = ()
+    kept: tuple[str, ...] = ()
+
+    @property
+    def vgroup_ids(self) -> list[str]:
+        return [g.vgroup_id for g in self.groups]
+
+    def listeners(self) -> list[str]:
+        return [li for g in self.groups for li in g.listeners]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SlbChoice:
+        groups = tuple(MovedGroup(**{**g, "listeners": tuple(g["listeners"])}) for g in d.get("groups") or ())
+        return cls(d["namespace"], d["service"], d["slb_id"], groups, tuple(d.get("kept") or ()))
 
 
 @dataclass(frozen=True)
@@ -105,7 +153,7 @@ class Migration:
         d = dict(d)
         d["phase"] = Phase(d["phase"])
         d["domains"] = tuple(d.get("domains") or ())
-        d["slb"] = SlbChoice(**d["slb"]) if d.get("slb") else None
+        d["slb"] = SlbChoice.from_dict(d["slb"]) if d.get("slb") else None
         d["intent"] = StepIntent.from_dict(d["intent"]) if d.get("intent") else None
         return _build(cls, d)
 

@@ -29,8 +29,11 @@ class Phase(StrEnum):
 
 TERMINAL = frozenset({Phase.COMPLETED, Phase.ABORTED})
 BEFORE_SWITCH = frozenset({Phase.DRAFT, Phase.LISTENING, Phase.CHECKED, Phase.METHOD_CHOSEN})
-#: Phases in which the MSE weight may still move; rollback is possible exactly here.
+#: Phases in which the MSE weight may still move up.
 WEIGHTS_UNLOCKED = frozenset({Phase.SWITCHED, Phase.SHIFTING})
+#: Phases a rollback can leave: the verification lock stops increases, not the way back, which
+#: stays open until `complete` (MSE at 0 with NGINX's weight restored still works after cutover).
+ROLLBACK_OPEN = frozenset({Phase.SWITCHED, Phase.SHIFTING, Phase.VERIFIED, Phase.CUT_OVER})
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("method", [Phase.CHECKED, Phase.METHOD_CHOSEN], Phase.METHOD_CHOSEN, "Step 3: choose how to switch"),
     _t("switch", [Phase.METHOD_CHOSEN], Phase.SWITCHED, "Steps 4a+4b: hand the SLB or DNS to the bot"),
     _t("weight", [Phase.SWITCHED, Phase.SHIFTING], Phase.SHIFTING, "Step 4c: shift traffic by weight"),
-    _t("rollback", [Phase.SWITCHED, Phase.SHIFTING], Phase.SHIFTING, "Rollback: MSE weight 0"),
+    _t("rollback", ROLLBACK_OPEN, Phase.SHIFTING, "Rollback: MSE weight 0 (undoes verification and cutover)"),
     _t("verify", [Phase.SHIFTING], Phase.VERIFIED, "Complete Traffic Verification: lock weights", approval=True),
     _t("cutover", [Phase.VERIFIED], Phase.CUT_OVER, "Step 4d: all traffic to MSE", approval=True),
     _t("complete", [Phase.CUT_OVER], Phase.COMPLETED, "Step 5: finish the migration", approval=True),
@@ -80,8 +83,8 @@ NEXT_STEP: dict[Phase, str] = {
     Phase.METHOD_CHOSEN: "`/migrate switch` (steps 4a and 4b)",
     Phase.SWITCHED: "`/migrate weight 1` to send the first traffic to MSE",
     Phase.SHIFTING: "raise the weight step by step, then `/migrate verify`",
-    Phase.VERIFIED: "`/migrate cutover` to send all traffic to MSE",
-    Phase.CUT_OVER: "`/migrate complete` to finish",
+    Phase.VERIFIED: "`/migrate cutover` to send all traffic to MSE (`/migrate rollback` still undoes it all)",
+    Phase.CUT_OVER: "`/migrate complete` to finish (until then `/migrate rollback` brings NGINX back)",
     Phase.COMPLETED: "nothing: the migration is complete",
     Phase.ABORTED: "nothing: the migration was aborted; `/migrate start` to begin again",
 }
@@ -101,12 +104,12 @@ def refusal(verb: str, phase: Phase | None) -> str:
         return f"Can't {verb}: no migration is running here. Start one with `/migrate start cluster=ID gateway=ID`."
     if phase in TERMINAL:
         return f"Can't {verb}: the migration is {phase.value}. {NEXT_STEP[phase].capitalize()}."
-    if verb in {"weight", "rollback"} and phase in {Phase.VERIFIED, Phase.CUT_OVER}:
+    if verb == "weight" and phase in {Phase.VERIFIED, Phase.CUT_OVER}:
         return (f"Can't {verb} when {phase.value}: traffic verification locked the weights. "
                 f"What is still possible: {NEXT_STEP[phase]}.")
     if verb == "abort" and phase in {Phase.VERIFIED, Phase.CUT_OVER}:
         return (f"Can't abort when {phase.value}: the weights are locked and NGINX is being retired. "
-                f"What is still possible: {NEXT_STEP[phase]}.")
+                f"What is still possible: {NEXT_STEP[phase]}; `/migrate rollback` first, then abort.")
     if verb in {"weight", "rollback"} and phase in BEFORE_SWITCH:
         return f"Can't {verb} when {phase.value}: no traffic has been switched yet. Next: {NEXT_STEP[phase]}."
     if verb == "start":

@@ -8,7 +8,7 @@ never a delta, so a retried or repeated call is harmless.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -104,12 +104,40 @@ class LoadBalancer:
 
 @dataclass(frozen=True)
 class Backend:
+    """One server in a vServer group. A server may sit in one group on several ports, so
+    (server id, port) is what names a backend (`key`), never the server id alone."""
+
     server_id: str
     ip: str
     port: int
     weight: int
     type: str = "ecs"
     description: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.server_id, self.port)
+
+
+@dataclass(frozen=True)
+class VServerGroup:
+    """A vServer group as `DescribeVServerGroupAttribute` shows it: its name matters, since the
+    cloud controller refuses to reuse a group named with its own `k8s/...` key."""
+
+    id: str
+    name: str
+    backends: tuple[Backend, ...] = ()
+
+
+@dataclass(frozen=True)
+class GatewayJoin:
+    """One vServer group the gateway's nodes join, and the gateway port they receive on there:
+    80 for an HTTP-side group, 443 for a group whose clients speak TLS to the backends."""
+
+    vgroup_id: str
+    port: int
+    protocol: str  # HTTP | HTTPS (AddGatewaySlb's VServiceList protocol)
+    vgroup_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,7 +178,8 @@ class GatewayPort(Protocol):
     """The MSE cloud-native gateway: its facts, which Ingress class it listens to, its routes.
 
     Promises: `listen` and `unlisten` reach a state and may be repeated; `join_slb` puts the
-    gateway's nodes into a vServer group at weight 0 and is a no-op when they are there.
+    gateway's nodes into every group it names at weight 0, each on its gateway port, in one
+    association; `joined` reads back what the gateway says it joined (ListGatewaySlb).
     """
 
     def get_gateway(self, *, gateway_id: str) -> Gateway | None: ...
@@ -163,7 +192,9 @@ class GatewayPort(Protocol):
 
     def routes(self, *, gateway_id: str) -> list[Route]: ...
 
-    def join_slb(self, *, gateway_id: str, slb_id: str, vgroup_id: str, port: int, protocol: str) -> None: ...
+    def join_slb(self, *, gateway_id: str, slb_id: str, groups: Sequence[GatewayJoin]) -> None: ...
+
+    def joined(self, *, gateway_id: str, slb_id: str) -> list[GatewayJoin]: ...
 
     def leave_slb(self, *, gateway_id: str, slb_id: str) -> None: ...
 
@@ -171,8 +202,9 @@ class GatewayPort(Protocol):
 class LoadBalancerPort(Protocol):
     """The SLB (CLB) in front of NGINX: listeners, tags, vServer group backends and weights.
 
-    Promises: weights are set absolutely, at most 20 servers a call, and `backends` reads
-    back what the SLB really holds.
+    Promises: weights are set absolutely, at most 20 servers a call, each backend named by
+    server id and port; `set_weights` writes what it is given without reading first (the
+    rollback path), and `vgroup`/`backends` read back what the SLB really holds.
     """
 
     def describe(self, *, slb_id: str) -> LoadBalancer | None: ...
@@ -181,9 +213,13 @@ class LoadBalancerPort(Protocol):
 
     def set_scheduler(self, *, slb_id: str, port: int, protocol: str, scheduler: str) -> None: ...
 
+    def vgroup(self, *, vgroup_id: str) -> VServerGroup: ...
+
     def backends(self, *, vgroup_id: str) -> list[Backend]: ...
 
-    def set_weights(self, *, vgroup_id: str, weights: Mapping[str, int]) -> None: ...
+    def rename_vgroup(self, *, vgroup_id: str, name: str) -> None: ...
+
+    def set_weights(self, *, vgroup_id: str, backends: Sequence[Backend]) -> None: ...
 
 
 class DnsPort(Protocol):

@@ -44,8 +44,12 @@ def preflight(world: World, *, cluster: str, gateway: str, ingress_class: str) -
         raise NotAllowed(f"Gateway {gateway} is in {gw.vpc_id} but cluster {cluster} is in {info.vpc_id}; they must "
                          "share a VPC: use a gateway in the cluster's VPC.")
     already = False
+    notes_off = ""
     for src in world.gateway.ingress_sources(gateway_id=gateway):
         if src.cluster != cluster:
+            continue
+        if not src.enable_ingress:  # the FAQ's conflict needs "Ingress listening enabled"; step 1 turns it on
+            notes_off = f"the gateway knows {cluster} with Ingress listening off: step 1 switches it on"
             continue
         if src.ingress_class != ingress_class:
             raise NotAllowed(faq.sentence(faq.INGRESS_CLASS_CONFLICT, detail=(
@@ -55,4 +59,6 @@ def preflight(world: World, *, cluster: str, gateway: str, ingress_class: str) -
     notes = [f"gateway {gateway} running version {gw.version}", f"same VPC {gw.vpc_id or info.vpc_id}"]
     if already:
         notes.append(f"already listening to class {ingress_class}")
+    if notes_off:
+        notes.append(notes_off)
     return Preflight(notes, already)

@@ -7,7 +7,7 @@ import time
 from commands.model import Event, Migration
 from commands.phases import NEXT_STEP, WEIGHTS_UNLOCKED, Phase
 from commands.policy import Policy, dwell_left, format_duration
-from commands.traffic import format_share, share_bar
+from commands.traffic import share_bar
 
 
 def clock_time(at: float) -> str:
@@ -17,25 +17,37 @@ def clock_time(at: float) -> str:
 def method_line(m: Migration) -> str:
     if m.method == "slb" and m.slb:
         s = m.slb
-        return f"SLB reuse: {s.slb_id} listener {s.port}/{s.protocol}, Service {s.namespace}/{s.service}"
+        kept = f" (left on NGINX: {', '.join(s.kept)})" if s.kept else ""
+        return f"SLB reuse: {s.slb_id} listeners {', '.join(s.listeners())}{kept}, Service {s.namespace}/{s.service}"
     if m.method == "dns":
         return f"DNS: {', '.join(m.domains)}"
     return "not chosen yet"
 
 
+def held(m: Migration) -> tuple[float, int, int]:
+    """(share, MSE weight, NGINX weight) as last read back from the SLB, else as last set.
+
+    Over several groups it is the lowest group's share: the answer never overstates MSE's
+    share on any listener.
+    """
+    seen = m.observed
+    if m.method == "slb" and seen.get("groups"):
+        return float(seen["share"]), int(seen["mse"]), int(seen["nginx"])
+    return m.weights.share, m.mse_weight, m.nginx_weight
+
+
 def weights_line(m: Migration) -> str:
-    return f"{share_bar(m.weights.share)} · MSE weight {m.mse_weight} / NGINX weight {m.nginx_weight}"
+    share, mse, nginx = held(m)
+    return f"{share_bar(share)} · MSE weight {mse} / NGINX weight {nginx}"
 
 
 def drift_line(m: Migration) -> str:
-    """A warning when the SLB holds other weights than the bot set (console, another tool)."""
-    seen = m.observed
-    if m.method != "slb" or "mse" not in seen or m.intent is not None:
+    """A warning naming the groups and backends where the SLB holds other weights than set."""
+    drift = m.observed.get("drift") or []
+    if m.method != "slb" or not drift or m.intent is not None:
         return ""
-    if seen["mse"] == m.mse_weight and (m.nginx_weight == 0 or seen["nginx"] > 0 or m.nginx_weight == seen["nginx"]):
-        return ""
-    return (f"⚠ Drift: the SLB holds MSE {seen['mse']} / NGINX {seen['nginx']} "
-            f"({format_share(seen['share'])} on MSE), not what the bot set.")
+    more = int(m.observed.get("drift_count", len(drift))) - len(drift)
+    return "⚠ Drift: " + "; ".join(drift) + (f"; and {more} more" if more > 0 else "") + "."
 
 
 def next_increase_line(m: Migration, *, now: float, policy: Policy) -> str:

@@ -8,15 +8,16 @@ and a line for the audit trail.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from commands import ccm, faq
+from commands import ccm, slb
 from commands.errors import ProviderError
 from commands.model import Migration, StepIntent
-from commands.ports import Backend, DnsRecord, World
-from commands.traffic import mse_share, spread
+from commands.ports import DnsRecord, World
+from commands.traffic import mse_share
 
 
 @dataclass(frozen=True)
@@ -36,81 +37,16 @@ def listen(world: World, m: Migration, intent: StepIntent) -> StepResult:
                       {"saved": saved})
 
 
-def gateway_ips(world: World, m: Migration) -> set[str]:
-    """The gateway's node addresses, as recorded at the switch (one call fewer on the rollback path)."""
-    if m.saved.get("mse_ips"):
-        return set(m.saved["mse_ips"])
-    gw = world.gateway.get_gateway(gateway_id=m.gateway)
-    return set(gw.node_ips) if gw else set()
-
-
-def mse_backends(world: World, m: Migration) -> list[Backend]:
-    """The gateway's nodes in the vServer group (by address: they are not the controller's)."""
-    ips = gateway_ips(world, m)
-    assert m.slb is not None
-    return [b for b in world.slb.backends(vgroup_id=m.slb.vgroup_id) if b.ip in ips]
-
-
-def read_slb_weights(world: World, m: Migration) -> dict[str, Any]:
-    """What the SLB really holds: the totals on each side and the share they give MSE."""
-    assert m.slb is not None
-    ips = gateway_ips(world, m)
-    backends = world.slb.backends(vgroup_id=m.slb.vgroup_id)
-    mse = sum(b.weight for b in backends if b.ip in ips)
-    nginx = sum(b.weight for b in backends if b.ip not in ips)
-    return {"mse": mse, "nginx": nginx, "share": round(mse_share(mse, nginx), 2)}
-
-
-def _set_mse_total(world: World, m: Migration, total: int) -> None:
-    backends = sorted(mse_backends(world, m), key=lambda b: b.server_id)
-    if not backends and total:
-        raise ProviderError("the gateway has no nodes in the SLB's vServer group", code="MSE_BACKENDS_MISSING",
-                            next_step="run `/migrate switch` again to put them back")
-    targets = dict(zip((b.server_id for b in backends), spread(total, len(backends)), strict=True))
-    changed = {b.server_id: targets[b.server_id] for b in backends if b.weight != targets[b.server_id]}
-    if changed:
-        assert m.slb is not None
-        world.slb.set_weights(vgroup_id=m.slb.vgroup_id, weights=changed)
-
-
 def switch_slb(world: World, m: Migration, intent: StepIntent) -> StepResult:
-    """4a + 4b back to back: detach the SLB, weighted round robin, MSE in at 0, new Service annotations."""
-    assert m.slb is not None
-    s = m.slb
-    lb = world.slb.describe(slb_id=s.slb_id)
-    if lb is None:
-        raise ProviderError(f"SLB {s.slb_id} no longer exists", code="InvalidLoadBalancerId.NotFound")
-    present = [t for t in ccm.CCM_TAGS if t in lb.tags]
-    if present:
-        world.slb.set_tags(slb_id=s.slb_id, tags={}, remove=present)
-    listener = next((li for li in lb.listeners if li.port == s.port and li.protocol == s.protocol), None)
-    if listener is None:
-        raise ProviderError(f"SLB {s.slb_id} has no listener {s.port}/{s.protocol}", code="ListenerNotFound",
-                            next_step="abort, or choose the listener again")
-    if listener.scheduler != "wrr":
-        world.slb.set_scheduler(slb_id=s.slb_id, port=s.port, protocol=s.protocol, scheduler="wrr")
-    world.gateway.join_slb(gateway_id=m.gateway, slb_id=s.slb_id, vgroup_id=s.vgroup_id, port=s.port,
-                           protocol=s.protocol)
-    _set_mse_total(world, m, 0)
-    target = intent.args["annotations"]
-    svc = world.cluster(m.cluster).get_service(namespace=s.namespace, name=s.service)
-    if svc is None:
-        raise ProviderError(f"Service {s.namespace}/{s.service} is gone", code="NotFound")
-    if dict(svc.annotations) != target:
-        svc = world.cluster(m.cluster).replace_service_annotations(namespace=s.namespace, name=s.service,
-                                                                   annotations=target)
-    wrong = faq.annotation_mismatches(dict(svc.annotations), target)
-    if wrong:  # the pre-check the console would run after 4b
-        raise ProviderError(faq.sentence(faq.SERVICE_ANNOTATION_NOT_MATCH, detail=f"wrong: {', '.join(wrong)}"),
-                            code=faq.SERVICE_ANNOTATION_NOT_MATCH, temporary=True,
-                            next_step="`/migrate switch` writes them again")
-    gw = world.gateway.get_gateway(gateway_id=m.gateway)
-    saved = {**m.saved, **intent.args["saved"], "mse_ips": sorted(gw.node_ips) if gw else []}
-    return StepResult(
-        f"SLB {s.slb_id} detached from cluster management, listener {s.port}/{s.protocol} on wrr, "
-        f"MSE nodes in {s.vgroup_id} at weight 0, Service {s.namespace}/{s.service} annotations replaced",
-        {"saved": saved, "mse_weight": 0, "nginx_weight": int(target.get(ccm.WEIGHT, "100"))},
-    )
+    """4a + 4b back to back, over every moved group (see `commands/slb.py`)."""
+    m = dataclasses.replace(m, saved={**m.saved, **intent.args["saved"]})
+    observed, done = slb.switch(world, m, intent.args["annotations"])
+    s = slb.choice(m)
+    text = (f"SLB {s.slb_id}: {'; '.join(done) + '; ' if done else ''}wrr on {', '.join(s.listeners())}; "
+            f"MSE nodes joined {', '.join(f'{g.vgroup_id} on :{g.gateway_port}' for g in s.groups)} at weight 0; "
+            f"Service {s.namespace}/{s.service} load-balancer annotations replaced (others kept)")
+    return StepResult(text, {"saved": m.saved, "mse_weight": 0, "observed": observed,
+                             "nginx_weight": int(intent.args["annotations"].get(ccm.WEIGHT, "100"))})
 
 
 def switch_dns(world: World, m: Migration, intent: StepIntent) -> StepResult:
@@ -140,14 +76,8 @@ def weights(world: World, m: Migration, intent: StepIntent) -> StepResult:
     """4c (and rollback): reach the MSE and NGINX totals the intent names, then read them back."""
     mse, nginx = int(intent.args["mse"]), int(intent.args["nginx"])
     if m.method == "slb":
-        _set_mse_total(world, m, mse)  # the urgent half of a rollback goes first
-        assert m.slb is not None
-        svc = world.cluster(m.cluster).get_service(namespace=m.slb.namespace, name=m.slb.service)
-        if svc is not None and svc.annotations.get(ccm.WEIGHT) != str(nginx):
-            world.cluster(m.cluster).patch_service_annotations(
-                namespace=m.slb.namespace, name=m.slb.service, changes={ccm.WEIGHT: str(nginx)})
-        observed = read_slb_weights(world, m)
-        text = f"SLB holds MSE {observed['mse']} / NGINX {observed['nginx']}"
+        observed = slb.shift(world, m, mse=mse, nginx=nginx, nginx_first=bool(intent.args.get("nginx_first")))
+        text = f"SLB holds {slb.describe(observed)}"
     else:
         _dns_weights(world, m, mse=mse, nginx=nginx)
         observed = read_dns_weights(world, m)
@@ -159,7 +89,9 @@ def _dns_weights(world: World, m: Migration, *, mse: int, nginx: int) -> None:
     """The MSE record of each domain gets `mse`, the others `nginx`; a 0 disables (DNS weights start at 1)."""
     added: dict[str, str] = m.saved.get("dns_added", {})
     for domain, record_id in added.items():
-        for rec in world.dns.records(domain=domain):
+        # The side that leaves goes last, so a name never has no enabled address record.
+        records = sorted(world.dns.records(domain=domain), key=lambda r: (r.id == record_id) != (mse > 0))
+        for rec in records:
             _reach_record(world, rec, mse if rec.id == record_id else nginx)
 
 
@@ -209,14 +141,11 @@ def cutover(world: World, m: Migration, intent: StepIntent) -> StepResult:
     """4d: NGINX's side goes to 0 (Service weight annotation, or NGINX DNS records disabled)."""
     mse = m.mse_weight or 100
     if m.method == "slb":
-        assert m.slb is not None
-        _set_mse_total(world, m, mse)
-        svc = world.cluster(m.cluster).patch_service_annotations(
-            namespace=m.slb.namespace, name=m.slb.service, changes={ccm.WEIGHT: "0"})
-        if faq.nginx_still_weighted(dict(svc.annotations)):
-            raise ProviderError(faq.sentence(faq.SERVICE_NOT_MATCH), code=faq.SERVICE_NOT_MATCH, temporary=True)
-        observed = read_slb_weights(world, m)
-        text = f"Service weight annotation set to 0; SLB holds MSE {observed['mse']} / NGINX {observed['nginx']}"
+        observed = slb.cutover(world, m, mse=mse)
+        text = f"Service weight annotation set to 0; SLB holds {slb.describe(observed)}"
+        kept = slb.choice(m).kept
+        if kept:
+            text += f"; still on NGINX as chosen: {', '.join(kept)}"
     else:
         _dns_weights(world, m, mse=mse, nginx=0)
         observed = read_dns_weights(world, m)
@@ -229,6 +158,11 @@ def complete(world: World, m: Migration, intent: StepIntent) -> StepResult:
     """Step 5: optionally delete the NGINX Service (an approved step); the bot's part ends."""
     text = "migration complete"
     if intent.args.get("delete_service") and m.slb is not None:
+        empty = slb.left_empty_by_delete(world, m)
+        if empty:
+            raise ProviderError(f"deleting Service {m.slb.namespace}/{m.slb.service} would leave "
+                                f"{', '.join(empty)} with no backend taking traffic", code="GroupWouldBeEmpty",
+                                temporary=False, next_step="`/migrate complete` without `delete-service=yes`")
         deleted = world.cluster(m.cluster).delete_service(namespace=m.slb.namespace, name=m.slb.service)
         text += f"; Service {m.slb.namespace}/{m.slb.service} {'deleted' if deleted else 'was already gone'}"
     else:
@@ -241,33 +175,14 @@ def restore(world: World, m: Migration, intent: StepIntent) -> StepResult:
     done: list[str] = []
     saved = m.saved
     if m.method == "slb" and m.slb is not None and "annotations" in saved:
-        s = m.slb
-        if world.slb.describe(slb_id=s.slb_id) is not None:
-            _set_mse_total(world, m, 0)
-            world.gateway.leave_slb(gateway_id=m.gateway, slb_id=s.slb_id)
-            done.append("MSE nodes out of the SLB")
-        svc = world.cluster(m.cluster).get_service(namespace=s.namespace, name=s.service)
-        if svc is not None and dict(svc.annotations) != saved["annotations"]:
-            world.cluster(m.cluster).replace_service_annotations(
-                namespace=s.namespace, name=s.service, annotations=saved["annotations"])
-        done.append("Service annotations restored")
-        lb = world.slb.describe(slb_id=s.slb_id)
-        if lb is not None:
-            missing = {k: v for k, v in saved.get("tags", {}).items() if lb.tags.get(k) != v}
-            if missing:
-                world.slb.set_tags(slb_id=s.slb_id, tags=missing)
-            listener = next((li for li in lb.listeners if li.port == s.port and li.protocol == s.protocol), None)
-            if listener and saved.get("scheduler") and listener.scheduler != saved["scheduler"]:
-                world.slb.set_scheduler(slb_id=s.slb_id, port=s.port, protocol=s.protocol,
-                                        scheduler=saved["scheduler"])
-            done.append("SLB tags and scheduler restored")
+        done += slb.restore(world, m)
     if m.method == "dns" and "dns_nginx" in saved:
         _restore_dns(world, m, saved["dns_nginx"])
         done.append("MSE DNS records removed, NGINX records restored")
     if saved.get("listen_created"):
         world.gateway.unlisten(gateway_id=m.gateway, cluster=m.cluster)
         done.append("gateway stopped listening")
-    return StepResult("restored: " + (", ".join(done) or "nothing had changed"), {"mse_weight": 0})
+    return StepResult("restored: " + (", ".join(done) or "nothing had changed"), {"mse_weight": 0, "observed": {}})
 
 
 def _restore_dns(world: World, m: Migration, originals: dict[str, list[dict[str, Any]]]) -> None:

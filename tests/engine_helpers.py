@@ -62,3 +62,10 @@ def make_harness(redis_url: str, *, world: SimWorld | None = None, **policy: obj
     settings.update(policy)
     engine = Engine(store=store, world=world, policy=Policy(**settings), clock=clock)  # type: ignore[arg-type]
     return Harness(engine, store, world, clock)
+
+
+def read_slb_weights(world, m):  # type: ignore[no-untyped-def]
+    """What the SLB holds over every moved group (the lowest group's totals and share)."""
+    from commands import slb
+
+    return slb.read(world, m, mse=m.mse_weight, nginx=m.nginx_weight)

@@ -8,7 +8,9 @@ over a real socket, and the demo must run without an account. The emulator
 - dispatches on `x-acs-version` + `x-acs-action`, and rejects unknown actions (404) and
   parameters it does not model (400) with the cloud's error JSON;
 - keeps MSE, SLB and DNS state seeded from the simulated world's YAML (providers/sim/seed.yaml),
-  and behaves as the simulation does (MSE nodes join a vServer group at weight 0, ...);
+  and follows the cloud's documented rules (each rule cites its source where it is enforced);
+- watches one safety invariant without refusing anything: after an SLB or MSE write, every
+  vServer group that had a backend with weight > 0 still has one (`Emulator.violations`);
 - injects faults per action (or "*"): throttling (400 `Throttling.User` + `x-acs-retry-after`),
   5xx, MSE `Success: false` bodies, slow answers; for the next N calls or with a probability.
 
@@ -47,6 +49,7 @@ PRODUCT_NAMES = {"mse": "mse", "slb": "Slb", "dns": "Alidns"}
 COMMON = {"mse": {"AcceptLanguage"},
           "slb": {"RegionId", "OwnerId", "OwnerAccount", "ResourceOwnerAccount", "ResourceOwnerId"},
           "dns": {"Lang", "UserClientIp"}}
+READ_PREFIXES = ("Describe", "List", "Get", "Query")  # RPC naming: everything else writes
 GATEWAY_STATUS = {"creating": 0, "running": 2, "changing": 3, "updating": 12, "deleting": 8}
 
 
@@ -136,13 +139,17 @@ class CloudState:
         self.lock = threading.RLock()
         self.clusters = copy.deepcopy(seed["clusters"])
         self.slbs = copy.deepcopy(seed["slbs"])
+        for slb in self.slbs.values():
+            slb.setdefault("vgroups", {})
+            names = slb.setdefault("vgroup_names", {})
+            for vg in slb["vgroups"]:
+                names.setdefault(vg, vg)  # a seed without a name: the group id stands in for it
         self.next_id = 1000
         self.gateways: dict[str, dict[str, Any]] = {}
         for gw_id, gw in seed["gateways"].items():
             sources = [self._source(cluster, s.get("ingress_class", ""), bool(s.get("enable_status")))
                        for cluster, s in gw.get("sources", {}).items()]
-            links = [{"Id": self.new_id(), "SlbId": slb_id, "VServerGroupId": vg, "ServiceWeight": 0,
-                      "Port": 80, "Protocol": "HTTP"} for slb_id, vg in gw.get("slbs", {}).items()]
+            links = [self._seeded_link(slb_id, joined) for slb_id, joined in (gw.get("slbs") or {}).items()]
             self.gateways[gw_id] = {**copy.deepcopy(gw), "sources": sources, "links": links}
         self.zones = list(seed["dns"]["zones"])
         self.records: dict[str, dict[str, Any]] = {}
@@ -160,6 +167,29 @@ class CloudState:
                 "IngressOptions": {"EnableIngress": True, "IngressClass": ingress_class,
                                    "EnableStatus": enable_status, "WatchNamespace": ""}}
 
+    def _seeded_link(self, slb_id: str, joined: Any) -> dict[str, Any]:
+        """An association the seed says exists: a vServer group id (HTTP, port 80), or a list of
+        `{vgroup_id, port, protocol}`. Only the record: the seed places the backends itself."""
+        items = [joined] if isinstance(joined, str) else list(joined or [])
+        services = []
+        for item in items:
+            vg = item if isinstance(item, str) else item["vgroup_id"]
+            protocol = "HTTP" if isinstance(item, str) else str(item.get("protocol", "HTTP")).upper()
+            port = 80 if isinstance(item, str) else int(item.get("port", 443 if protocol == "HTTPS" else 80))
+            name = self.slbs.get(slb_id, {}).get("vgroup_names", {}).get(vg, vg)
+            services.append({"VServerGroupId": vg, "VServerGroupName": name, "Port": port, "Protocol": protocol})
+        http = next((v for v in services if v["Protocol"] == "HTTP"), None)
+        https = next((v for v in services if v["Protocol"] == "HTTPS"), None)
+        return {"Id": self.new_id(), "SlbId": slb_id, "ServiceWeight": 0,
+                "VServerGroupId": http["VServerGroupId"] if http else "", "HttpPort": http["Port"] if http else None,
+                "HttpsVServerGroupId": https["VServerGroupId"] if https else "",
+                "HttpsPort": https["Port"] if https else None, "VServiceList": services}
+
+    def weighted_groups(self) -> set[str]:
+        """The vServer groups with at least one backend that receives traffic (weight > 0)."""
+        return {vg for slb in self.slbs.values() for vg, group in slb["vgroups"].items()
+                if any(int(b["weight"]) > 0 for b in group)}
+
     def gateway(self, gw_id: str) -> dict[str, Any]:
         if gw_id not in self.gateways:
             raise ApiError(404, "GatewayNotFound", f"The gateway {gw_id} does not exist.")
@@ -176,6 +206,10 @@ class CloudState:
             if vgroup_id in slb["vgroups"]:
                 return slb_id, slb["vgroups"][vgroup_id]
         raise ApiError(400, "VServerGroupId.NotFound", f"The specified VServerGroupId {vgroup_id} does not exist.")
+
+    def vgroup_name(self, vgroup_id: str) -> str:
+        slb_id, _ = self.vgroup(vgroup_id)
+        return str(self.slbs[slb_id]["vgroup_names"].get(vgroup_id, vgroup_id))
 
     def zone(self, name: str) -> str | None:
         best = [z for z in self.zones if name == z or name.endswith("." + z)]
@@ -366,6 +400,51 @@ def list_gateway_domain(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     return _ok(Data=rows)
 
 
+def _targets(link: dict[str, Any]) -> list[tuple[str, int]]:
+    """Every (vServer group, port) an association put the gateway's nodes into, in order."""
+    out: list[tuple[str, int]] = []
+    if link.get("VServerGroupId"):
+        out.append((link["VServerGroupId"], int(link.get("HttpPort") or 80)))
+    if link.get("HttpsVServerGroupId"):
+        out.append((link["HttpsVServerGroupId"], int(link.get("HttpsPort") or 443)))
+    out += [(v["VServerGroupId"], int(v["Port"])) for v in link["VServiceList"]]
+    return list(dict.fromkeys(out))
+
+
+def _node_id(gw_id: str, i: int) -> str:
+    return f"eni-{gw_id}-{i}"
+
+
+def _is_node_of(gw_id: str, b: dict[str, Any]) -> bool:
+    return str(b["server_id"]).startswith(f"eni-{gw_id}-")
+
+
+def _place_nodes(s: CloudState, gw_id: str, slb_id: str, targets: list[tuple[str, int]],
+                 nodes: list[tuple[int, str, int]]) -> None:
+    """Put each node (index, ip, weight) into each (group, port) where it is not already."""
+    for vg, port in targets:
+        group = s.slbs[slb_id]["vgroups"][vg]
+        for i, ip, weight in nodes:
+            sid = _node_id(gw_id, i)
+            if not any(b["server_id"] == sid and int(b["port"]) == port for b in group):
+                group.append({"server_id": sid, "ip": ip, "port": port, "weight": weight, "type": "eni",
+                              "description": f"mse/{gw_id}"})
+
+
+def _link_view(s: CloudState, link: dict[str, Any]) -> dict[str, Any]:
+    slb = s.slbs.get(link["SlbId"], {})
+    services = [{**v, "Port": str(v["Port"])} for v in link["VServiceList"]]
+    row = {"Id": str(link["Id"]), "SlbId": link["SlbId"], "SlbIp": slb.get("address", ""), "Type": "PUB_NET",
+           "GatewaySlbMode": "UserSelect", "GatewaySlbStatus": "Ready", "ServiceWeight": link["ServiceWeight"],
+           "VServiceList": services, "VsMetaInfo": json.dumps(services), "EditEnable": True}
+    # ListGatewaySlb (SDK 6.24.0 ListGatewaySlbResponseBodyData): the HTTP and HTTPS group ids and their ports
+    if link.get("VServerGroupId"):
+        row.update(VServerGroupId=link["VServerGroupId"], HttpPort=int(link.get("HttpPort") or 80))
+    if link.get("HttpsVServerGroupId"):
+        row.update(HttpsVServerGroupId=link["HttpsVServerGroupId"], HttpsPort=int(link.get("HttpsPort") or 443))
+    return row
+
+
 @action("mse", "ListGatewaySlb", "GatewayUniqueId")
 def list_gateway_slb(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     _need(q, "GatewayUniqueId")
@@ -375,13 +454,7 @@ def list_gateway_slb(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     if gw.get("slb_address"):
         rows.append({"Id": f"own-{gw_id}", "SlbId": f"lb-{gw_id}-own", "SlbIp": gw["slb_address"], "SlbPort": "80",
                      "Type": "PUB_NET", "GatewaySlbMode": "CREATE", "GatewaySlbStatus": "Ready", "EditEnable": False})
-    for link in gw["links"]:
-        slb = s.slbs.get(link["SlbId"], {})
-        rows.append({"Id": str(link["Id"]), "SlbId": link["SlbId"], "SlbIp": slb.get("address", ""),
-                     "Type": "PUB_NET", "GatewaySlbMode": "UserSelect", "GatewaySlbStatus": "Ready",
-                     "ServiceWeight": link["ServiceWeight"], "VServerGroupId": link["VServerGroupId"],
-                     "VServiceList": [{"VServerGroupId": link["VServerGroupId"], "Port": str(link["Port"]),
-                                       "Protocol": link["Protocol"]}], "EditEnable": True})
+    rows += [_link_view(s, link) for link in gw["links"]]
     return _ok(Data=rows)
 
 
@@ -390,47 +463,92 @@ def _spread(total: int, n: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(n)]
 
 
+VSERVICE_FIELDS = {"VServerGroupId", "VServerGroupName", "Port", "Protocol"}
+
+
+def _port(value: Any, default: int) -> int:
+    try:
+        port = int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        raise ApiError(400, "InvalidParameter", f"The port {value!r} is not a number.") from None
+    if not 1 <= port <= 65535:
+        raise ApiError(400, "InvalidParameter", f"The port {port} is out of range 1..65535.")
+    return port
+
+
+def _vservices(s: CloudState, slb_id: str, q: dict[str, str]) -> list[dict[str, Any]]:
+    services = _json(q, "VServiceList", [])
+    if not isinstance(services, list):
+        raise ApiError(400, "InvalidParameter", "VServiceList must be a list.")
+    out = []
+    for v in services:
+        if not isinstance(v, dict) or set(v) - VSERVICE_FIELDS or not v.get("VServerGroupId"):
+            raise ApiError(400, "InvalidParameter", "VServiceList entries are {VServerGroupId, VServerGroupName, "
+                                                    "Port, Protocol}, with VServerGroupId.")
+        protocol = str(v.get("Protocol") or "HTTP").upper()
+        # AddGatewaySlbRequestVServiceList.protocol (SDK 6.24.0): valid values HTTP, HTTPS
+        if protocol not in ("HTTP", "HTTPS"):
+            raise ApiError(400, "InvalidParameter", f"VServiceList Protocol {v.get('Protocol')} is not HTTP or HTTPS.")
+        name = v.get("VServerGroupName") or s.slbs[slb_id]["vgroup_names"].get(v["VServerGroupId"], "")
+        out.append({"VServerGroupId": v["VServerGroupId"], "VServerGroupName": name,
+                    "Port": _port(v.get("Port"), 443 if protocol == "HTTPS" else 80), "Protocol": protocol})
+    return out
+
+
 @action("mse", "AddGatewaySlb", "GatewayUniqueId SlbId Type VServerGroupId HttpsVServerGroupId HttpPort HttpsPort "
         "ServiceWeight VServiceList")
 def add_gateway_slb(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     _need(q, "GatewayUniqueId", "SlbId")
     gw_id = q["GatewayUniqueId"]
     gw = s.gateway(gw_id)
-    services = _json(q, "VServiceList", [])
-    vgroup_id = q.get("VServerGroupId") or (services[0].get("VServerGroupId") if services else "")
-    protocol = (services[0].get("Protocol") if services else "") or "HTTP"
     slb = s.slbs.get(q["SlbId"])
-    if slb is None or vgroup_id not in slb["vgroups"]:
-        raise ApiError(400, "InvalidParameter", f"SLB {q['SlbId']} has no vServer group {vgroup_id}.")
-    if any(link["SlbId"] == q["SlbId"] for link in gw["links"]):
+    if slb is None:
+        raise ApiError(400, "InvalidParameter", f"SLB {q['SlbId']} does not exist.")
+    # help.aliyun.com AddGatewaySlb: VServerGroupId = the HTTP group on HttpPort (e.g. 80), HttpsVServerGroupId
+    # = the HTTPS group on HttpsPort (e.g. 443), VServiceList = every group with its own Port and Protocol
+    weight = int(q.get("ServiceWeight") or 0)
+    link: dict[str, Any] = {"Id": 0, "SlbId": q["SlbId"], "ServiceWeight": weight,
+            "VServerGroupId": q.get("VServerGroupId", ""),
+            "HttpPort": _port(q.get("HttpPort"), 80) if q.get("VServerGroupId") else None,
+            "HttpsVServerGroupId": q.get("HttpsVServerGroupId", ""),
+            "HttpsPort": _port(q.get("HttpsPort"), 443) if q.get("HttpsVServerGroupId") else None,
+            "VServiceList": _vservices(s, q["SlbId"], q)}
+    targets = _targets(link)
+    if not targets:
+        raise ApiError(400, "InvalidParameter", "Give VServerGroupId, HttpsVServerGroupId or VServiceList.")
+    for vg, _ in targets:
+        if vg not in slb["vgroups"]:
+            raise ApiError(400, "InvalidParameter", f"SLB {q['SlbId']} has no vServer group {vg}.")
+    # one association per SLB (the emulator's earlier SlbAlreadyBound rule; the exact cloud code is INFERENCE)
+    if any(existing["SlbId"] == q["SlbId"] for existing in gw["links"]):
         raise BusinessError("SlbAlreadyBound", f"SlbAlreadyBound: SLB {q['SlbId']} is already bound to {gw_id}")
-    weight = int(q.get("ServiceWeight", 0))
-    group = slb["vgroups"][vgroup_id]
-    have = {b["ip"] for b in group}
+    if not 0 <= weight <= 100:
+        raise ApiError(400, "InvalidParameter", "ServiceWeight must be within 0..100.")
     nodes = gw.get("node_ips", [])
-    for i, (ip, w) in enumerate(zip(nodes, _spread(weight, len(nodes)), strict=True), start=1):
-        if ip not in have:
-            group.append({"server_id": f"eni-{gw_id}-{i}", "ip": ip, "port": 443 if protocol == "HTTPS" else 80,
-                          "weight": w, "type": "eni", "description": f"mse/{gw_id}"})
-    gw["links"].append({"Id": s.new_id(), "SlbId": q["SlbId"], "VServerGroupId": vgroup_id, "ServiceWeight": weight,
-                        "Port": int(services[0].get("Port", 80)) if services else 80, "Protocol": protocol})
+    # cloud-api.md §1/§4: ServiceWeight is the gateway's total, spread over its nodes as CCM does (INFERENCE)
+    spread = _spread(weight, len(nodes))
+    _place_nodes(s, gw_id, q["SlbId"], targets, [(i, ip, spread[i - 1]) for i, ip in enumerate(nodes, start=1)])
+    link["Id"] = s.new_id()
+    gw["links"].append(link)
     return _ok(Data=q["SlbId"])
 
 
 @action("mse", "DeleteGatewaySlb", "GatewayUniqueId SlbId Id DeleteSlb")
 def delete_gateway_slb(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     _need(q, "GatewayUniqueId", "SlbId")
-    gw = s.gateway(q["GatewayUniqueId"])
+    gw_id = q["GatewayUniqueId"]
+    gw = s.gateway(gw_id)
     gone = [link for link in gw["links"] if link["SlbId"] == q["SlbId"] and q.get("Id") in (None, str(link["Id"]))]
     if not gone:
         raise BusinessError("SlbNotBound", f"SlbNotBound: SLB {q['SlbId']} is not bound to the gateway", status=404)
-    ips = set(gw.get("node_ips", []))
     for link in gone:
         gw["links"].remove(link)
         slb = s.slbs.get(link["SlbId"])
-        if slb and link["VServerGroupId"] in slb["vgroups"]:
-            slb["vgroups"][link["VServerGroupId"]] = [b for b in slb["vgroups"][link["VServerGroupId"]]
-                                                      if b["ip"] not in ips]
+        # the gateway takes back what AddGatewaySlb put in: its nodes, from every group and port of the association
+        for vg, port in _targets(link):
+            if slb and vg in slb["vgroups"]:
+                slb["vgroups"][vg] = [b for b in slb["vgroups"][vg]
+                                      if not (_is_node_of(gw_id, b) and int(b["port"]) == port)]
     return _ok(Data=q["SlbId"])
 
 
@@ -538,13 +656,68 @@ def _backend_view(b: dict[str, Any]) -> dict[str, Any]:
             "Weight": int(b["weight"]), "Type": b.get("type", "ecs"), "Description": b.get("description", "")}
 
 
+@action("slb", "DescribeVServerGroups", "LoadBalancerId IncludeListener IncludeRule Description")
+def describe_vgroups(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _region(s, q)
+    _need(q, "LoadBalancerId")
+    slb = s.slb(q["LoadBalancerId"])
+    rows = []
+    for vg, group in slb["vgroups"].items():
+        name = slb["vgroup_names"].get(vg, vg)
+        # DescribeVServerGroupsRequest.description (SDK 3.3.31): "the name of the vServer group" (substring: INFERENCE)
+        if q.get("Description") and q["Description"] not in name:
+            continue
+        row: dict[str, Any] = {"VServerGroupId": vg, "VServerGroupName": name, "ServerCount": len(group)}
+        # DescribeVServerGroupsRequest.include_listener/include_rule: associated objects only when asked (default no)
+        if _bool(q.get("IncludeListener")) or _bool(q.get("IncludeRule")):
+            row["AssociatedObjects"] = {}
+        if _bool(q.get("IncludeListener")):
+            row["AssociatedObjects"]["Listeners"] = {"Listener": [
+                {"Port": int(li["port"]), "Protocol": li["protocol"].lower()}
+                for li in slb["listeners"] if li.get("vgroup_id") == vg]}
+        if _bool(q.get("IncludeRule")):
+            row["AssociatedObjects"]["Rules"] = {"Rule": []}
+        rows.append(row)
+    return {"VServerGroups": {"VServerGroup": rows}}
+
+
 @action("slb", "DescribeVServerGroupAttribute", "VServerGroupId")
 def describe_vgroup(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     _region(s, q)
     _need(q, "VServerGroupId")
     slb_id, group = s.vgroup(q["VServerGroupId"])
-    return {"VServerGroupId": q["VServerGroupId"], "VServerGroupName": q["VServerGroupId"], "LoadBalancerId": slb_id,
-            "BackendServers": {"BackendServer": [_backend_view(b) for b in group]}}
+    return {"VServerGroupId": q["VServerGroupId"], "VServerGroupName": s.vgroup_name(q["VServerGroupId"]),
+            "LoadBalancerId": slb_id, "BackendServers": {"BackendServer": [_backend_view(b) for b in group]}}
+
+
+BACKEND_FIELDS = {"ServerId", "Weight", "Port", "Type", "ServerIp", "Description"}
+
+
+def _match_backend(group: list[dict[str, Any]], item: dict[str, Any]) -> dict[str, Any]:
+    """The one backend a BackendServers entry names."""
+    sid = item.get("ServerId")
+    same = [b for b in group if b["server_id"] == sid]
+    # SetVServerGroupAttributeRequest.backend_servers (SDK 3.3.31): ENIs with several IPs are told apart by ServerIp
+    if item.get("ServerIp"):
+        same = [b for b in same if b.get("ip", "") == item["ServerIp"]]
+    if "Port" in item:
+        # cloud-api.md §2: a backend is ServerId + Port (one server may sit in a group on several ports)
+        match = [b for b in same if int(b["port"]) == int(item["Port"])]
+    elif len({int(b["port"]) for b in same}) > 1:
+        # the same rule: without Port an entry for a server on several ports names no one backend (INFERENCE)
+        ports = ", ".join(str(b["port"]) for b in same)
+        raise ApiError(400, "InvalidParameter",
+                       f"The backend server {sid} is in the vServer group on ports {ports}: the entry without Port "
+                       "is ambiguous.")
+    else:
+        match = same
+    if not match:
+        raise ApiError(400, "BackendServer.NotExist", f"The backend server {sid} does not exist.")
+    b = match[0]
+    # SetVServerGroupAttributeRequest.backend_servers (SDK 3.3.31): an ENI or ECI ServerId needs Type
+    if b.get("type", "ecs") in ("eni", "eci") and item.get("Type") != b["type"]:
+        raise ApiError(400, "InvalidParameter", f"The backend server {sid} is of type {b['type']}: set Type.")
+    return b
 
 
 @action("slb", "SetVServerGroupAttribute", "VServerGroupId BackendServers VServerGroupName")
@@ -553,24 +726,29 @@ def set_vgroup(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     _need(q, "VServerGroupId")
     slb_id, group = s.vgroup(q["VServerGroupId"])
     wanted = _json(q, "BackendServers", [])
+    # SetVServerGroupAttributeRequest.backend_servers (SDK 3.3.31): at most 20 backend servers in each call
     if not isinstance(wanted, list) or len(wanted) > 20:
         raise ApiError(400, "InvalidParameter.BackendServers", "At most 20 backend servers are allowed in one call.")
     changes = []
     for item in wanted:
-        if set(item) - {"ServerId", "Weight", "Port", "Type", "ServerIp", "Description"}:
+        if not isinstance(item, dict) or set(item) - BACKEND_FIELDS:
             raise ApiError(400, "InvalidParameter.BackendServers", "BackendServers has unknown fields.")
         weight = int(item.get("Weight", 100))
+        # same docstring: Weight 0..100, default 100
         if not 0 <= weight <= 100:
             raise ApiError(400, "InvalidParameter.Weight", "Weight must be within 0..100.")
-        match = [b for b in group if b["server_id"] == item.get("ServerId")
-                 and ("Port" not in item or int(item["Port"]) == int(b["port"]))]
-        if not match:
-            raise ApiError(400, "BackendServer.NotExist", f"The backend server {item.get('ServerId')} does not exist.")
-        changes.append((match[0], weight))
+        changes.append((_match_backend(group, item), weight))
+    name = q.get("VServerGroupName")
+    # CreateVServerGroupRequest.vserver_group_name (SDK 3.3.31): a group name is 1 to 80 characters
+    if name is not None and not 1 <= len(name) <= 80:
+        raise ApiError(400, "InvalidParameter.VServerGroupName", "VServerGroupName must be 1..80 characters.")
     for b, w in changes:
         b["weight"] = w
-    return {"VServerGroupId": q["VServerGroupId"], "LoadBalancerId": slb_id,
-            "BackendServers": {"BackendServer": [_backend_view(b) for b in group]}}
+    # SetVServerGroupAttribute doc: "only used to modify the weights of backend servers and names of vServer groups"
+    if name is not None:
+        s.slbs[slb_id]["vgroup_names"][q["VServerGroupId"]] = name
+    return {"VServerGroupId": q["VServerGroupId"], "VServerGroupName": s.vgroup_name(q["VServerGroupId"]),
+            "LoadBalancerId": slb_id, "BackendServers": {"BackendServer": [_backend_view(b) for b in group]}}
 
 
 # ---- DNS ------------------------------------------------------------------------------------
@@ -681,6 +859,9 @@ class Emulator:
         self.retry_after_ms = retry_after_ms
         self.faults: dict[str, list[Fault]] = {}
         self.calls: Counter[str] = Counter()
+        self.log: list[str] = []  # actions in the order they arrived, for tests of call order
+        #: Writes that left a vServer group with no weighted backend where it had one: {action, vgroup_id}.
+        self.violations: list[dict[str, str]] = []
         self._rng = random.Random(rng_seed)
         self._faults_lock = threading.Lock()
         self.server = ThreadingHTTPServer((host, port), _make_handler(self))
@@ -690,7 +871,7 @@ class Emulator:
     @property
     def endpoint(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host!s}:{port}"
 
     @property
     def url(self) -> str:
@@ -760,6 +941,30 @@ class Emulator:
                     return fault
         return None
 
+    # ---- control and invariant ---------------------------------------------------------------
+
+    def add_gateway_node(self, gateway_id: str, ip: str) -> str:
+        """The gateway scales out: a new node, which MSE puts into every group of every association
+        of the gateway, on each group's port(s), at the largest weight its nodes already have there."""
+        with self.state.lock:
+            s = self.state
+            gw = s.gateway(gateway_id)
+            nodes = gw.setdefault("node_ips", [])
+            if ip not in nodes:
+                nodes.append(ip)
+            i = nodes.index(ip) + 1
+            for link in gw["links"]:
+                targets = _targets(link)
+                for vg in dict.fromkeys(vg for vg, _ in targets):
+                    group = s.slbs[link["SlbId"]]["vgroups"].get(vg, [])
+                    weight = max((int(b["weight"]) for b in group if _is_node_of(gateway_id, b)), default=0)
+                    _place_nodes(s, gateway_id, link["SlbId"], [t for t in targets if t[0] == vg], [(i, ip, weight)])
+            return _node_id(gateway_id, i)
+
+    def _check_weighted(self, action_name: str, before: set[str]) -> None:
+        for vg in sorted(before - self.state.weighted_groups()):
+            self.violations.append({"action": action_name, "vgroup_id": vg})
+
     # ---- one request -------------------------------------------------------------------------
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str],
@@ -780,6 +985,7 @@ class Emulator:
             if unknown:
                 raise ApiError(400, "InvalidParameter", f"The parameter(s) {', '.join(unknown)} are not recognized.")
             self.calls[name] += 1
+            self.log.append(name)
             fault = self._take_fault(name)
             if fault and fault.kind == "slow":
                 time.sleep(fault.seconds)
@@ -790,7 +996,13 @@ class Emulator:
             elif fault and fault.kind == "business":
                 raise BusinessError(fault.code, fault.message)
             with self.state.lock:
-                answer = handler(self.state, query)
+                watched = product in ("slb", "mse") and not name.startswith(READ_PREFIXES)
+                before = self.state.weighted_groups() if watched else set()
+                try:
+                    answer = handler(self.state, query)
+                finally:
+                    if watched:
+                        self._check_weighted(name, before)
             return 200, extra, {"RequestId": request_id, **answer}
         except BusinessError as err:
             return 200, extra, {"RequestId": request_id, "Success": False, "Code": err.status,

@@ -16,10 +16,12 @@ from commands.faq import (
     explain,
     nginx_still_weighted,
 )
+from commands.ports import GatewayJoin
 from providers.alibaba import AlibabaCloud
 from tests.openapi_emulator import Emulator
 
 FAST = {"max_attempts": 2, "backoff_ms": 5, "max_backoff_ms": 20}
+JOIN = GatewayJoin("rsp-demo-80", 80, "HTTP")
 
 
 @pytest.fixture
@@ -59,8 +61,7 @@ def test_class_conflict_answered_by_mse_itself_is_explained(emu: Emulator, cloud
 def test_annotation_mismatch_sends_the_user_back_to_step_4b(emu: Emulator, cloud: AlibabaCloud) -> None:
     emu.business_error("AddGatewaySlb", SERVICE_ANNOTATION_NOT_MATCH)
     with pytest.raises(ProviderError) as caught:
-        cloud.gateway.join_slb(gateway_id="gw-demo", slb_id="lb-demo", vgroup_id="rsp-demo-80", port=80,
-                               protocol="TCP")
+        cloud.gateway.join_slb(gateway_id="gw-demo", slb_id="lb-demo", groups=[JOIN])
     err = caught.value
     assert err.code == SERVICE_ANNOTATION_NOT_MATCH and not err.temporary
     assert "step 4b" in err.meaning and "generated" in err.next_step
@@ -69,7 +70,7 @@ def test_annotation_mismatch_sends_the_user_back_to_step_4b(emu: Emulator, cloud
 def test_service_still_weighted_says_set_weight_0_or_delete(emu: Emulator, cloud: AlibabaCloud) -> None:
     emu.business_error("DeleteGatewaySlb", "MIGRATE_SERVICE_NOT_MATCH",
                        message=f"{SERVICE_NOT_MATCH}: the service still carries weight")
-    cloud.gateway.join_slb(gateway_id="gw-demo", slb_id="lb-demo", vgroup_id="rsp-demo-80", port=80, protocol="TCP")
+    cloud.gateway.join_slb(gateway_id="gw-demo", slb_id="lb-demo", groups=[JOIN])
     with pytest.raises(ProviderError) as caught:
         cloud.gateway.leave_slb(gateway_id="gw-demo", slb_id="lb-demo")
     assert caught.value.code == SERVICE_NOT_MATCH
@@ -82,8 +83,8 @@ def test_the_table_answers_with_or_without_the_prefix() -> None:
 
 
 def test_the_4b_check_names_the_wrong_annotations_and_allows_leaving_out_hostname() -> None:
-    generated = generated_annotations(slb_id="lb-demo", vgroup_id="rsp-demo-80", service_port=80, nginx_weight=100,
-                                      acl_on=False)
+    generated = generated_annotations(slb_id="lb-demo", vgroup_ports=[("rsp-demo-80", 80), ("rsp-demo-443", 443)],
+                                      nginx_weight=100, in_cluster=True)
     assert annotation_mismatches(generated, generated) == []
     without_hostname = {k: v for k, v in generated.items() if k != HOSTNAME}
     assert annotation_mismatches(without_hostname, generated) == []

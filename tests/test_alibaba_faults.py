@@ -8,11 +8,14 @@ from collections.abc import Iterator
 import pytest
 
 from commands.errors import ProviderError
+from commands.ports import Backend, GatewayJoin
 from providers.alibaba import AlibabaCloud
 from tests.openapi_emulator import Emulator
 
 ATTEMPTS = 3
 FAST = {"max_attempts": ATTEMPTS, "backoff_ms": 5, "max_backoff_ms": 20, "read_timeout_ms": 3000}
+JOINS = [GatewayJoin("rsp-demo-80", 80, "HTTP"), GatewayJoin("rsp-demo-443", 443, "HTTPS")]
+NODES = ["10.0.1.21", "10.0.1.22", "10.0.1.23"]
 
 
 @pytest.fixture
@@ -36,7 +39,7 @@ def test_throttling_is_retried_then_succeeds(emu: Emulator, cloud: AlibabaCloud)
 def test_throttling_that_does_not_stop_ends_in_a_temporary_error(emu: Emulator, cloud: AlibabaCloud) -> None:
     emu.throttle("SetVServerGroupAttribute", times=None)
     with pytest.raises(ProviderError) as caught:
-        cloud.slb.set_weights(vgroup_id="rsp-demo-80", weights={"i-nginx-1": 40})
+        cloud.slb.set_weights(vgroup_id="rsp-demo-80", backends=[Backend("i-nginx-1", "10.0.0.11", 30080, 40)])
     err = caught.value
     assert err.code == "Throttling.User"
     assert err.temporary and err.request_id and err.next_step
@@ -90,10 +93,30 @@ def test_an_api_that_never_answers_in_time_is_a_temporary_network_error(emu: Emu
 def test_random_throttling_on_every_action_still_completes_a_join(emu: Emulator) -> None:
     cloud = AlibabaCloud.from_config(emu.config(**{**FAST, "max_attempts": 8}))
     emu.throttle("*", times=None, probability=0.3)
-    cloud.gateway.join_slb(gateway_id="gw-demo", slb_id="lb-demo", vgroup_id="rsp-demo-80", port=80, protocol="TCP")
+    cloud.gateway.join_slb(gateway_id="gw-demo", slb_id="lb-demo", groups=JOINS)
     emu.clear_faults()
-    mse = [b for b in cloud.slb.backends(vgroup_id="rsp-demo-80") if b.type == "eni"]
-    assert [(b.ip, b.weight) for b in mse] == [("10.0.1.21", 0), ("10.0.1.22", 0), ("10.0.1.23", 0)]
+    for vgroup_id, port in (("rsp-demo-80", 80), ("rsp-demo-443", 443)):
+        mse = [b for b in cloud.slb.backends(vgroup_id=vgroup_id) if b.type == "eni"]
+        assert [(b.ip, b.port, b.weight) for b in mse] == [(ip, port, 0) for ip in NODES]
+
+
+def test_an_add_gateway_slb_whose_answer_was_lost_is_not_an_error(emu: Emulator) -> None:
+    # The first answer is lost after the association was made; the retry meets SlbAlreadyBound,
+    # and the adapter sees in ListGatewaySlb that what it wanted is there.
+    cloud = AlibabaCloud.from_config(emu.config(**{**FAST, "read_timeout_ms": 300}))
+    emu.slow("AddGatewaySlb", seconds=0.8, times=1)
+    cloud.gateway.join_slb(gateway_id="gw-demo", slb_id="lb-demo", groups=JOINS)
+    assert emu.calls["AddGatewaySlb"] == 2
+    assert len(cloud.gateway.joined(gateway_id="gw-demo", slb_id="lb-demo")) == 2
+    assert len(emu.state.gateways["gw-demo"]["links"]) == 1
+
+
+def test_a_refused_add_gateway_slb_is_reported(emu: Emulator, cloud: AlibabaCloud) -> None:
+    emu.business_error("AddGatewaySlb", "SlbAlreadyBound", times=None)
+    with pytest.raises(ProviderError) as caught:
+        cloud.gateway.join_slb(gateway_id="gw-demo", slb_id="lb-demo", groups=JOINS)
+    assert "SlbAlreadyBound" in str(caught.value) and not caught.value.temporary
+    assert emu.calls["AddGatewaySlb"] == 1 and emu.calls["ListGatewaySlb"] == 2  # looked again before giving up
 
 
 def test_a_retried_add_that_had_landed_is_not_added_twice(emu: Emulator, cloud: AlibabaCloud) -> None:

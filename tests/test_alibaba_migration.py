@@ -6,10 +6,12 @@ cloud call survives throttling and 5xx and leaves the right state."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from commands.ccm import CCM_TAGS
+from commands.ports import GatewayJoin
 from commands.traffic import spread
 from providers.alibaba import AlibabaCloud
 from tests.openapi_emulator import Emulator
@@ -47,31 +49,43 @@ def test_a_whole_slb_reuse_migration(emu: Emulator, cloud: AlibabaCloud) -> None
     assert {r.host for r in cloud.gateway.routes(gateway_id=GW)} == {"shop.example.com", "api.example.com"}
 
     lb = cloud.slb.describe(slb_id=SLB)
-    assert lb is not None
-    listener = next(li for li in lb.listeners if li.port == 80)
-    assert not listener.acl_on
+    assert lb is not None and not any(li.acl_on for li in lb.listeners)
+    groups = {li.port: li.vgroup_id for li in lb.listeners}
+    names = {vg: cloud.slb.vgroup(vgroup_id=vg).name for vg in groups.values()}
     cloud.slb.set_tags(slb_id=SLB, tags={}, remove=CCM_TAGS)  # 4a: detach from cluster management
-    cloud.slb.set_scheduler(slb_id=SLB, port=80, protocol=listener.protocol, scheduler="wrr")
-    cloud.gateway.join_slb(gateway_id=GW, slb_id=SLB, vgroup_id=listener.vgroup_id, port=80,
-                           protocol=listener.protocol)
+    for li in lb.listeners:
+        cloud.slb.set_scheduler(slb_id=SLB, port=li.port, protocol=li.protocol, scheduler="wrr")
+    for vg in groups.values():  # CCM reuses only groups not named with its own k8s/... key
+        cloud.slb.rename_vgroup(vgroup_id=vg, name=f"migrate-bot/{vg}")
+    joins = [GatewayJoin(groups[80], 80, "HTTP"), GatewayJoin(groups[443], 443, "HTTPS")]
+    cloud.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=joins)
+    cloud.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=joins)  # a repeated step changes nothing
     nodes = cloud.gateway.get_gateway(gateway_id=GW).node_ips  # type: ignore[union-attr]
-    mse_ids = [b.server_id for b in cloud.slb.backends(vgroup_id=listener.vgroup_id) if b.ip in nodes]
+    mse = {vg: [b for b in cloud.slb.backends(vgroup_id=vg) if b.ip in nodes] for vg in groups.values()}
 
-    def set_mse_total(total: int) -> int:
-        cloud.slb.set_weights(vgroup_id=listener.vgroup_id,
-                              weights=dict(zip(mse_ids, spread(total, len(mse_ids)), strict=True)))
-        return sum(b.weight for b in cloud.slb.backends(vgroup_id=listener.vgroup_id) if b.ip in nodes)
+    def set_mse_total(total: int) -> list[int]:
+        for vg, backends in mse.items():
+            cloud.slb.set_weights(vgroup_id=vg, backends=[replace(b, weight=w) for b, w in
+                                                          zip(backends, spread(total, len(backends)), strict=True)])
+        return [sum(b.weight for b in cloud.slb.backends(vgroup_id=vg) if b.ip in nodes) for vg in mse]
 
-    assert [set_mse_total(w) for w in (5, 25)] == [5, 25]
-    assert set_mse_total(0) == 0  # rollback
-    assert [set_mse_total(w) for w in (10, 50, 100)] == [10, 50, 100]
+    assert [set_mse_total(w) for w in (5, 25)] == [[5, 5], [25, 25]]
+    assert set_mse_total(0) == [0, 0]  # rollback
+    assert [set_mse_total(w) for w in (10, 50, 100)] == [[10, 10], [50, 50], [100, 100]]
 
     final = cloud.slb.describe(slb_id=SLB)
     assert final is not None and not set(CCM_TAGS) & set(final.tags)
-    assert next(li.scheduler for li in final.listeners if li.port == 80) == "wrr"
-    weights = {b.server_id: b.weight for b in cloud.slb.backends(vgroup_id=listener.vgroup_id)}
-    assert weights == {"i-nginx-1": 50, "i-nginx-2": 50, "eni-gw-demo-1": 34, "eni-gw-demo-2": 33,
-                       "eni-gw-demo-3": 33}
+    assert [li.scheduler for li in final.listeners] == ["wrr", "wrr"]
+    for port, vg in groups.items():
+        weights = {b.key: b.weight for b in cloud.slb.backends(vgroup_id=vg)}
+        nginx_port = {80: 30080, 443: 30443}[port]
+        assert weights == {("i-nginx-1", nginx_port): 50, ("i-nginx-2", nginx_port): 50, ("eni-gw-demo-1", port): 34,
+                           ("eni-gw-demo-2", port): 33, ("eni-gw-demo-3", port): 33}
+    for vg, name in names.items():  # abort or finish: the CCM names come back
+        cloud.slb.rename_vgroup(vgroup_id=vg, name=name)
+        assert cloud.slb.vgroup(vgroup_id=vg).name == name
+    emu.clear_faults()
+    assert emu.violations == []
     assert sum(emu.calls.values()) > len(emu.calls)  # faults did happen and were retried
 
 

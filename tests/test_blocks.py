@@ -7,7 +7,7 @@ import json
 
 from bot.actions import ActionId, ButtonValue
 from bot.blocks import approval_blocks, next_shares, status_blocks, summary_text
-from commands.model import Approval, Migration, SlbChoice
+from commands.model import Approval, Migration, MovedGroup, SlbChoice
 from commands.phases import Phase
 from commands.policy import Policy
 
@@ -30,12 +30,14 @@ def buttons(blocks: list[dict]) -> list[dict]:
 
 
 def test_card_shows_phase_method_bar_next_step_and_last_action() -> None:
-    slb = SlbChoice("ingress-nginx", "nginx-ingress-lb", "lb-demo", 80, "TCP", "rsp-demo-80")
+    slb = SlbChoice("ingress-nginx", "nginx-ingress-lb", "lb-demo",
+                    (MovedGroup("rsp-demo-80", "k8s/30080/x/y/z", ("80/TCP",), 80, 30080, 80),
+                     MovedGroup("rsp-demo-443", "k8s/30443/x/y/z", ("443/TCP",), 443, 30443, 443)))
     m = migration(phase=Phase.SHIFTING, method="slb", slb=slb, mse_weight=10, last_weight_change_at=NOW - 60,
                   last_action="weight 10", last_actor="U1", last_action_at=NOW - 60)
     shown = text_of(status_blocks(m, now=NOW, policy=POLICY))
     assert "*Phase:* shifting" in shown
-    assert "SLB `lb-demo` (ingress-nginx/nginx-ingress-lb, 80/TCP)" in shown
+    assert "SLB `lb-demo` (ingress-nginx/nginx-ingress-lb; moved: 80/TCP, 443/TCP)" in shown
     assert "MSE █░░░░░░░░░ 9%" in shown
     assert "/migrate verify" in shown
     assert "Next increase: not before" in shown and "dwell 2m left" in shown
@@ -62,10 +64,31 @@ def test_weight_steps_offer_the_next_shares_as_absolute_targets() -> None:
     assert next_shares(95) == []
 
 
-def test_no_buttons_once_weights_are_locked_or_finished() -> None:
-    for phase in (Phase.DRAFT, Phase.CHECKED, Phase.VERIFIED, Phase.CUT_OVER, Phase.COMPLETED, Phase.ABORTED):
+def test_no_buttons_before_the_switch_or_once_finished() -> None:
+    for phase in (Phase.DRAFT, Phase.CHECKED, Phase.COMPLETED, Phase.ABORTED):
         m = migration(phase=phase, mse_weight=100)
         assert buttons(status_blocks(m, now=NOW, policy=POLICY)) == [], phase
+
+
+def test_once_weights_are_locked_only_rollback_remains_and_says_what_it_undoes() -> None:
+    for phase, undone in ((Phase.VERIFIED, "Traffic verification is undone"),
+                          (Phase.CUT_OVER, "The cutover and traffic verification are undone")):
+        m = migration(phase=phase, mse_weight=100)
+        shown = buttons(status_blocks(m, now=NOW, policy=POLICY))
+        assert [b["action_id"] for b in shown] == [ActionId.ROLLBACK], phase
+        assert undone in shown[0]["confirm"]["text"]["text"]
+
+
+def test_card_shows_each_group_read_back_and_the_lowest_share() -> None:
+    observed = {"groups": {"rsp-a": {"listeners": "80/TCP", "mse": 10, "nginx": 100, "share": 9.09},
+                           "rsp-b": {"listeners": "443/TCP", "mse": 5, "nginx": 100, "share": 4.76}},
+                "mse": 5, "nginx": 100, "share": 4.76, "drift": ["rsp-b: eni-1:443 at 0, expected 4"]}
+    m = migration(phase=Phase.SHIFTING, method="slb", mse_weight=10, observed=observed)
+    shown = text_of(status_blocks(m, now=NOW, policy=POLICY))
+    assert "MSE █░░░░░░░░░ 5%" in shown and "MSE weight 5 · NGINX weight 100" in shown
+    assert "80/TCP: 9% (MSE 10 / NGINX 100)" in shown and "443/TCP: 5% (MSE 5 / NGINX 100)" in shown
+    assert "Drift: rsp-b: eni-1:443 at 0, expected 4" in shown
+    assert summary_text(m) == "Migration m-1: shifting, 5% of traffic on MSE"
 
 
 def test_no_rollback_button_when_nothing_is_on_mse() -> None:

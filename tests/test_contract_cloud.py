@@ -2,12 +2,13 @@
 
 If these ever disagree, the simulation the demo and the engine tests rely on has drifted from
 what the real SDK calls do. Ids differ by nature (the cloud numbers things), so they are not
-compared; everything a user would see is.
+compared; everything a user would see is. The scenarios use only the ports (commands/ports.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +17,57 @@ import yaml
 
 from commands.errors import ProviderError
 from commands.faq import INGRESS_CLASS_CONFLICT
-from commands.ports import Backend, DnsRecord
+from commands.ports import Backend, DnsRecord, GatewayJoin
 from commands.traffic import spread
 from providers.alibaba import AlibabaCloud
 from providers.sim.state import load_seed
 from providers.sim.world import SimWorld
 from tests.openapi_emulator import Emulator
 
-GW, SLB, VGROUP, CLUSTER = "gw-demo", "lb-demo", "rsp-demo-80", "demo-cluster"
+GW, SLB, VGROUP, VGROUP_TLS, CLUSTER = "gw-demo", "lb-demo", "rsp-demo-80", "rsp-demo-443", "demo-cluster"
 MSE_IP = "47.100.0.20"
+NODES = ("10.0.1.21", "10.0.1.22", "10.0.1.23")
+NAMES = {VGROUP: "k8s/30080/nginx-ingress-lb/ingress-nginx/demo-cluster",
+         VGROUP_TLS: "k8s/30443/nginx-ingress-lb/ingress-nginx/demo-cluster"}
+HTTP, HTTPS = GatewayJoin(VGROUP, 80, "HTTP"), GatewayJoin(VGROUP_TLS, 443, "HTTPS")
+
+
+def _seed_file(tmp_path: Path, change: Callable[[dict[str, Any]], None] = lambda seed: None) -> Path:
+    """The default seed, with the CCM names of the NGINX groups (as the real SLB has them)."""
+    seed = load_seed()
+    names = seed["slbs"][SLB].setdefault("vgroup_names", {})
+    for vg, name in NAMES.items():
+        names.setdefault(vg, name)
+    change(seed)
+    for rec in seed["dns"]["records"].values():
+        rec.pop("id")
+    seed["dns"]["records"] = list(seed["dns"]["records"].values())
+    path = tmp_path / "seed.yaml"
+    path.write_text(yaml.safe_dump(seed))
+    return path
 
 
 @pytest.fixture(params=["sim", "alibaba"])
-def world(request: pytest.FixtureRequest) -> Iterator[Any]:
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    path = _seed_file(tmp_path)
     if request.param == "sim":
-        yield SimWorld.from_seed()
+        yield SimWorld.from_seed(path)
         return
-    with Emulator() as emu:
+    with Emulator(path) as emu:
         yield AlibabaCloud.from_config(emu.config(max_attempts=2, backoff_ms=5, max_backoff_ms=20))
+        assert emu.violations == []
 
 
 def _backends(items: list[Backend]) -> list[tuple[str, str, int, int, str]]:
     return sorted((b.server_id, b.ip, b.port, b.weight, b.type) for b in items)
+
+
+def _mse(world: Any, vgroup_id: str) -> list[Backend]:
+    return [b for b in world.slb.backends(vgroup_id=vgroup_id) if b.ip in NODES]
+
+
+def _joins(items: list[GatewayJoin]) -> list[tuple[str, int, str]]:
+    return sorted((j.vgroup_id, j.port, j.protocol) for j in items)
 
 
 def _records(items: list[DnsRecord]) -> list[tuple[str, str, str, int, bool]]:
@@ -83,9 +113,28 @@ def test_slb_facts(world: Any) -> None:
     lb = world.slb.describe(slb_id=SLB)
     assert (lb.address, lb.vpc_id) == ("47.100.0.10", "vpc-demo")
     assert [(li.port, li.protocol, li.scheduler, li.acl_on, li.vgroup_id) for li in lb.listeners] == [
-        (80, "TCP", "rr", False, "rsp-demo-80"), (443, "TCP", "rr", False, "rsp-demo-443")]
+        (80, "TCP", "rr", False, VGROUP), (443, "TCP", "rr", False, VGROUP_TLS)]
     assert set(lb.tags) == {"kubernetes.do.not.delete", "ack.aliyun.com"}
     assert world.slb.describe(slb_id="lb-missing") is None
+
+
+def test_a_vgroup_has_its_ccm_name_and_backends(world: Any) -> None:
+    group = world.slb.vgroup(vgroup_id=VGROUP)
+    assert (group.id, group.name) == (VGROUP, NAMES[VGROUP])
+    assert _backends(list(group.backends)) == [("i-nginx-1", "10.0.0.11", 30080, 50, "ecs"),
+                                               ("i-nginx-2", "10.0.0.12", 30080, 50, "ecs")]
+    assert world.slb.backends(vgroup_id=VGROUP) == list(group.backends)
+
+
+def test_rename_vgroup_is_read_back_and_leaves_the_backends(world: Any) -> None:
+    before = world.slb.vgroup(vgroup_id=VGROUP)
+    world.slb.rename_vgroup(vgroup_id=VGROUP, name="migrate-bot/nginx-80")
+    after = world.slb.vgroup(vgroup_id=VGROUP)
+    assert after.name == "migrate-bot/nginx-80"
+    assert after.backends == before.backends
+    assert world.slb.vgroup(vgroup_id=VGROUP_TLS).name == NAMES[VGROUP_TLS]
+    world.slb.rename_vgroup(vgroup_id=VGROUP, name=NAMES[VGROUP])  # restoring on abort
+    assert world.slb.vgroup(vgroup_id=VGROUP).name == NAMES[VGROUP]
 
 
 def test_detach_from_cluster_management_and_weighted_round_robin(world: Any) -> None:
@@ -99,42 +148,84 @@ def test_detach_from_cluster_management_and_weighted_round_robin(world: Any) -> 
     assert caught.value.code == "InvalidParameter"
 
 
+def test_http_and_https_groups_join_in_one_association(world: Any) -> None:
+    assert world.gateway.joined(gateway_id=GW, slb_id=SLB) == []
+    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=[HTTP, HTTPS])
+    assert _joins(world.gateway.joined(gateway_id=GW, slb_id=SLB)) == [(VGROUP_TLS, 443, "HTTPS"),
+                                                                        (VGROUP, 80, "HTTP")]
+    assert world.gateway.get_gateway(gateway_id=GW).node_ips == NODES
+    assert _backends(_mse(world, VGROUP)) == [(f"eni-gw-demo-{i}", ip, 80, 0, "eni")
+                                              for i, ip in enumerate(NODES, start=1)]
+    assert _backends(_mse(world, VGROUP_TLS)) == [(f"eni-gw-demo-{i}", ip, 443, 0, "eni")
+                                                  for i, ip in enumerate(NODES, start=1)]
+
+
+def test_joining_again_is_a_no_op(world: Any) -> None:
+    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=[HTTP, HTTPS])
+    before = (world.slb.backends(vgroup_id=VGROUP), world.slb.backends(vgroup_id=VGROUP_TLS))
+    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=[HTTP, HTTPS])
+    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=[HTTPS])  # a subset is joined already too
+    assert (world.slb.backends(vgroup_id=VGROUP), world.slb.backends(vgroup_id=VGROUP_TLS)) == before
+    assert len(world.gateway.joined(gateway_id=GW, slb_id=SLB)) == 2
+
+
 def test_join_then_weights_then_read_back(world: Any) -> None:
-    for _ in range(2):  # joining twice is a no-op
-        world.gateway.join_slb(gateway_id=GW, slb_id=SLB, vgroup_id=VGROUP, port=80, protocol="TCP")
-    gw = world.gateway.get_gateway(gateway_id=GW)
-    assert gw.node_ips == ("10.0.1.21", "10.0.1.22", "10.0.1.23")
-    mse = [b for b in world.slb.backends(vgroup_id=VGROUP) if b.ip in gw.node_ips]
-    assert [b.weight for b in mse] == [0, 0, 0]
-    world.slb.set_weights(vgroup_id=VGROUP, weights=dict(zip([b.server_id for b in mse], spread(10, 3), strict=True)))
-    after = world.slb.backends(vgroup_id=VGROUP)
-    assert sorted(b.weight for b in after if b.ip in gw.node_ips) == [3, 3, 4]
-    assert _backends(after) == [
+    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=[HTTP])
+    mse = _mse(world, VGROUP)
+    world.slb.set_weights(vgroup_id=VGROUP, backends=[replace(b, weight=w)
+                                                      for b, w in zip(mse, spread(10, 3), strict=True)])
+    assert _backends(world.slb.backends(vgroup_id=VGROUP)) == [
         ("eni-gw-demo-1", "10.0.1.21", 80, 4, "eni"), ("eni-gw-demo-2", "10.0.1.22", 80, 3, "eni"),
         ("eni-gw-demo-3", "10.0.1.23", 80, 3, "eni"),
         ("i-nginx-1", "10.0.0.11", 30080, 50, "ecs"), ("i-nginx-2", "10.0.0.12", 30080, 50, "ecs")]
+    world.slb.set_weights(vgroup_id=VGROUP, backends=[replace(b, weight=0) for b in mse])  # rollback
+    assert [b.weight for b in _mse(world, VGROUP)] == [0, 0, 0]
+
+
+def test_a_backend_the_group_does_not_hold_is_refused(world: Any) -> None:
+    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=[HTTP])
     with pytest.raises(ProviderError) as caught:
-        world.slb.set_weights(vgroup_id=VGROUP, weights={"eni-unknown": 5})
+        world.slb.set_weights(vgroup_id=VGROUP, backends=[Backend("eni-unknown", "10.9.9.9", 80, 5, "eni")])
     assert caught.value.code == "BackendServer.NotExist"
+    node = _mse(world, VGROUP)[0]
+    with pytest.raises(ProviderError) as caught:  # the right server on a port it is not on
+        world.slb.set_weights(vgroup_id=VGROUP, backends=[replace(node, port=443, weight=5)])
+    assert caught.value.code == "BackendServer.NotExist"
+    assert [b.weight for b in _mse(world, VGROUP)] == [0, 0, 0]
 
 
-def test_leave_takes_the_gateway_out_of_the_group(world: Any) -> None:
-    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, vgroup_id=VGROUP, port=80, protocol="TCP")
+def test_one_eni_on_two_ports_of_a_group_is_weighted_per_port(world: Any) -> None:
+    # The same group as the HTTP side on 80 and the HTTPS side on 443: each ENI sits in it twice.
+    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=[HTTP, GatewayJoin(VGROUP, 443, "HTTPS")])
+    mse = _mse(world, VGROUP)
+    assert sorted(b.key for b in mse) == sorted((f"eni-gw-demo-{i}", p) for i in (1, 2, 3) for p in (80, 443))
+    world.slb.set_weights(vgroup_id=VGROUP, backends=[replace(b, weight=7 if b.port == 80 else 3) for b in mse])
+    assert sorted((b.server_id, b.port, b.weight) for b in _mse(world, VGROUP)) == sorted(
+        (f"eni-gw-demo-{i}", p, 7 if p == 80 else 3) for i in (1, 2, 3) for p in (80, 443))
+    first_443 = next(b for b in mse if b.key == ("eni-gw-demo-1", 443))
+    world.slb.set_weights(vgroup_id=VGROUP, backends=[replace(first_443, weight=9)])
+    weights = {b.key: b.weight for b in _mse(world, VGROUP)}
+    assert (weights[("eni-gw-demo-1", 80)], weights[("eni-gw-demo-1", 443)]) == (7, 9)
+
+
+def test_leave_takes_the_gateway_out_of_every_group(world: Any) -> None:
+    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=[HTTP, HTTPS])
     world.gateway.leave_slb(gateway_id=GW, slb_id=SLB)
     world.gateway.leave_slb(gateway_id=GW, slb_id=SLB)
     assert [b.server_id for b in world.slb.backends(vgroup_id=VGROUP)] == ["i-nginx-1", "i-nginx-2"]
+    assert [b.server_id for b in world.slb.backends(vgroup_id=VGROUP_TLS)] == ["i-nginx-1", "i-nginx-2"]
+    assert world.gateway.joined(gateway_id=GW, slb_id=SLB) == []
+    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=[HTTP])  # joining again after leaving works
+    assert _joins(world.gateway.joined(gateway_id=GW, slb_id=SLB)) == [(VGROUP, 80, "HTTP")]
 
 
 @pytest.fixture(params=["sim", "alibaba"])
 def big_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Callable[[], int]]]:
     """The default world with a 25-node gateway, and a count of weight-setting calls."""
-    seed = load_seed()
-    seed["gateways"][GW]["node_ips"] = [f"10.0.2.{i}" for i in range(1, 26)]
-    for rec in seed["dns"]["records"].values():
-        rec.pop("id")
-    seed["dns"]["records"] = list(seed["dns"]["records"].values())
-    path = tmp_path / "seed.yaml"
-    path.write_text(yaml.safe_dump(seed))
+    def many_nodes(seed: dict[str, Any]) -> None:
+        seed["gateways"][GW]["node_ips"] = [f"10.0.2.{i}" for i in range(1, 26)]
+
+    path = _seed_file(tmp_path, many_nodes)
     if request.param == "sim":
         sim = SimWorld.from_seed(path)
         yield sim, lambda: sim.state.calls("slb.set_weights")
@@ -146,12 +237,13 @@ def big_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[
 
 def test_more_than_20_weights_go_in_several_calls(big_world: tuple[Any, Callable[[], int]]) -> None:
     world, weight_calls = big_world
-    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, vgroup_id=VGROUP, port=80, protocol="TCP")
-    everyone = {b.server_id: 7 for b in world.slb.backends(vgroup_id=VGROUP)}
+    world.gateway.join_slb(gateway_id=GW, slb_id=SLB, groups=[HTTP])
+    everyone = [replace(b, weight=7) for b in world.slb.backends(vgroup_id=VGROUP)]
     assert len(everyone) == 27
-    world.slb.set_weights(vgroup_id=VGROUP, weights=everyone)
+    before = weight_calls()
+    world.slb.set_weights(vgroup_id=VGROUP, backends=everyone)
     assert {b.weight for b in world.slb.backends(vgroup_id=VGROUP)} == {7}
-    assert weight_calls() == 2
+    assert weight_calls() - before == 2
 
 
 def test_dns_add_weight_disable_delete(world: Any) -> None:

@@ -7,9 +7,8 @@ import threading
 import time
 
 from commands.phases import Phase
-from commands.steps import read_slb_weights
 from providers.sim.world import SimWorld
-from tests.engine_helpers import make_harness
+from tests.engine_helpers import make_harness, read_slb_weights
 
 
 class Killed(BaseException):
@@ -59,7 +58,7 @@ def test_crash_before_the_write_is_finished_on_restart(redis_url: str) -> None:
     m = h.migration()
     assert m.intent is None and m.mse_weight == 40
     assert read_slb_weights(world, m)["mse"] == 40
-    assert world.state.calls("slb.set_weights") == calls_before + 1
+    assert world.state.calls("slb.set_weights") == calls_before + 2  # both groups, the first one's write had died
 
 
 def test_crash_after_the_write_is_not_repeated(redis_url: str) -> None:
@@ -67,7 +66,9 @@ def test_crash_after_the_write_is_not_repeated(redis_url: str) -> None:
     assert "Resumed" in outcomes[0].text
     m = h.migration()
     assert m.intent is None and m.mse_weight == 40 and m.phase is Phase.SHIFTING
-    assert world.state.calls("slb.set_weights") == calls_before  # read back, found done, not written again
+    # The first group's write had landed: read back, found done, not written again; only the second group is.
+    assert world.state.calls("slb.set_weights") == calls_before + 1
+    assert read_slb_weights(world, m)["mse"] == 40
 
 
 def test_crash_during_switch_keeps_the_original_annotations(redis_url: str) -> None:
@@ -77,7 +78,7 @@ def test_crash_during_switch_keeps_the_original_annotations(redis_url: str) -> N
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     h.ok("alice", "/migrate check")
     h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
-    world.state.fail_next("k8s.replace_service_annotations", times=3, code="InternalError")  # outlasts the retries
+    world.state.fail_next("k8s.patch_service_annotations", times=3, code="InternalError")  # outlasts the retries
     failed = h.say("alice", "/migrate switch")
     assert not failed.ok and "InternalError" in failed.text and "`/migrate switch` finishes it" in failed.text
     stuck = h.migration()
@@ -119,7 +120,7 @@ def test_abort_after_a_half_done_switch_restores_the_slb(redis_url: str) -> None
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     h.ok("alice", "/migrate check")
     h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
-    world.state.fail_next("k8s.replace_service_annotations", times=3, code="Forbidden", temporary=False)
+    world.state.fail_next("k8s.patch_service_annotations", times=3, code="Forbidden", temporary=False)
     assert not h.say("alice", "/migrate switch").ok
     assert world.raw()["slbs"]["lb-demo"]["tags"] == {}  # 4a happened: the SLB is detached
     out = h.ok("alice", "/migrate abort")
@@ -128,6 +129,7 @@ def test_abort_after_a_half_done_switch_restores_the_slb(redis_url: str) -> None
     assert after["slbs"]["lb-demo"]["tags"] == before["slbs"]["lb-demo"]["tags"]
     assert after["slbs"]["lb-demo"]["listeners"] == before["slbs"]["lb-demo"]["listeners"]
     assert after["slbs"]["lb-demo"]["vgroups"] == before["slbs"]["lb-demo"]["vgroups"]
+    assert after["slbs"]["lb-demo"]["vgroup_names"] == before["slbs"]["lb-demo"]["vgroup_names"]  # k8s/... again
     svc = "ingress-nginx/nginx-ingress-lb"
     assert after["clusters"]["demo-cluster"]["services"][svc]["annotations"] == \
         before["clusters"]["demo-cluster"]["services"][svc]["annotations"]
@@ -205,12 +207,12 @@ def test_a_switch_typed_twice_runs_once_and_abort_waits_for_it(redis_url: str) -
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     h.ok("alice", "/migrate check")
     h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
-    first, others = _while_slow(h, world, "k8s.replace_service_annotations", "/migrate switch",
+    first, others = _while_slow(h, world, "k8s.patch_service_annotations", "/migrate switch",
                                 lambda: (h.say("alice", "/migrate switch"), h.say("alice", "/migrate abort")))
     again, abort = others  # type: ignore[misc]
     assert first.ok and not again.ok and "still running" in again.text  # type: ignore[attr-defined]
     assert not abort.ok and "still running" in abort.text
-    assert world.state.calls("k8s.replace_service_annotations") == 1
+    assert world.state.calls("k8s.patch_service_annotations") == 1
     assert h.migration().phase is Phase.SWITCHED
 
 

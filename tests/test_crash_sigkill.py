@@ -31,7 +31,7 @@ DNS_METHOD = [*START, "/migrate check", "/migrate method dns domains=shop.exampl
 # (step kind, lines that lead up to it, the line that runs it, the operation to stall it in, who types it)
 CASES = [
     ("listen", [], START[0], "mse.listen", "alice"),
-    ("switch_slb", TO_METHOD, "/migrate switch", "k8s.replace_service_annotations", "alice"),
+    ("switch_slb", TO_METHOD, "/migrate switch", "k8s.patch_service_annotations", "alice"),
     ("switch_dns", DNS_METHOD, "/migrate switch", "dns.add_record", "alice"),
     ("weights", TO_SHIFTING, "/migrate weight 20", "k8s.get_service", "alice"),  # after the SLB write
     ("rollback", TO_SHIFTING, "/migrate rollback", "slb.set_weights", "alice"),

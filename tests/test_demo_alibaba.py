@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from tests.openapi_emulator import TEST_ACCESS_KEY_ID, TEST_ACCESS_KEY_SECRET, Emulator
+from tests.test_cli import DEMO_END
 
 
 def test_demo_completes_through_the_real_sdks(redis_url: str, tmp_path: Path) -> None:
@@ -23,6 +24,6 @@ def test_demo_completes_through_the_real_sdks(redis_url: str, tmp_path: Path) ->
         done = subprocess.run([sys.executable, "-m", "bot.cli", "demo"], env=env, capture_output=True, text=True,
                               timeout=120, check=False)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-        assert done.stdout.strip().splitlines()[-1].endswith("completed: 100% of traffic on MSE.")
+        assert done.stdout.strip().splitlines()[-1].endswith(DEMO_END)
         assert emu.calls["SetVServerGroupAttribute"] > 0 and emu.calls["AddServiceSource"] == 1
         assert TEST_ACCESS_KEY_SECRET not in done.stdout + done.stderr

@@ -109,14 +109,20 @@ def test_deny_keeps_everything(redis_url: str) -> None:
     assert h.migration().phase is Phase.SHIFTING
 
 
-def test_after_verification_weights_and_rollback_are_refused_with_a_reason(redis_url: str) -> None:
+def test_after_verification_weights_are_refused_but_rollback_undoes_it(redis_url: str) -> None:
     h = make_harness(redis_url)
     h.to_shifting()
     h.ok("alice", "/migrate verify")
     h.ok("bob", "/migrate approve")
-    for text in ["/migrate weight 5", "/migrate rollback"]:
+    for text in ["/migrate weight 5", "/migrate weight 50"]:
         out = h.say("alice", text)
-        assert not out.ok and "locked" in out.text and "cutover" in out.text
+        assert not out.ok and "locked" in out.text and "cutover" in out.text and "rollback" in out.text
+    back = h.ok("alice", "/migrate rollback")
+    assert "verification is undone" in back.text
+    m = h.migration()
+    assert m.phase is Phase.SHIFTING and m.observed["share"] == 0
+    assert h.world.slb_split("lb-demo", "rsp-demo-80", "gw-demo") == 0
+    assert h.world.slb_split("lb-demo", "rsp-demo-443", "gw-demo") == 0
 
 
 def test_fifty_approvers_racing_make_one_transition(redis_url: str) -> None:
@@ -244,9 +250,10 @@ def test_wrong_listener_is_refused_with_the_right_one(redis_url: str) -> None:
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     h.ok("alice", "/migrate check")
     out = h.say("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb listener=8080/TCP")
-    assert not out.ok and "listener=80/TCP" in out.text and "listener=443/TCP" in out.text
+    assert not out.ok and "8080/TCP does not carry" in out.text and "The right choice: 443/TCP, 80/TCP" in out.text
     found = h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
-    assert "Found SLB lb-demo" in found.text and "Found listener 80/TCP" in found.text
+    assert "Found SLB lb-demo" in found.text
+    assert "`80/TCP` → `rsp-demo-80`" in found.text and "`443/TCP` → `rsp-demo-443`" in found.text
 
 
 def test_unauthorized_user_changes_nothing(redis_url: str) -> None:
@@ -269,10 +276,13 @@ def test_status_with_nothing_running_says_how_to_start(redis_url: str) -> None:
 def test_status_shows_drift_made_outside_the_bot(redis_url: str) -> None:
     h = make_harness(redis_url)
     h.to_shifting()
-    mse = [b.server_id for b in h.world.slb.backends(vgroup_id="rsp-demo-80") if b.ip.startswith("10.0.1.")]
-    h.world.slb.set_weights(vgroup_id="rsp-demo-80", weights={mse[0]: 40})
+    import dataclasses
+
+    mse = sorted((b for b in h.world.slb.backends(vgroup_id="rsp-demo-443") if b.ip.startswith("10.0.1.")),
+                 key=lambda b: b.key)
+    h.world.slb.set_weights(vgroup_id="rsp-demo-443", backends=[dataclasses.replace(mse[0], weight=40)])
     out = h.say("alice", "/migrate status")
-    assert "Drift" in out.text
+    assert f"Drift: rsp-demo-443: {mse[0].server_id}:443 at 40, expected 4" in out.text
 
 
 class _StubbornService:
@@ -342,19 +352,34 @@ def test_service_weight_not_zero_after_cutover_explains_the_faq_code(redis_url: 
     assert h.migration().phase is Phase.CUT_OVER
 
 
-def test_hostname_annotation_only_when_access_control_is_off(redis_url: str) -> None:
+def test_hostname_annotation_only_when_asked_and_refused_with_access_control(redis_url: str) -> None:
     from commands.ccm import HOSTNAME, ID
 
     h = make_harness(redis_url)
     with h.world.state._mutate() as data:
-        data["slbs"]["lb-demo"]["listeners"][0]["acl_on"] = True
+        data["slbs"]["lb-demo"]["listeners"][1]["acl_on"] = True  # access control on the listener NOT first in line
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     h.ok("alice", "/migrate check")
     h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
-    out = h.ok("alice", "/migrate switch")
-    assert "access control on" in out.text
+    refused = h.say("alice", "/migrate switch in-cluster=yes")
+    assert not refused.ok and "listener 443/TCP" in refused.text and "access control on" in refused.text
+    assert h.migration().phase is Phase.METHOD_CHOSEN
+    h.ok("alice", "/migrate switch")
     svc = h.world.cluster("demo-cluster").get_service(namespace="ingress-nginx", name="nginx-ingress-lb")
     assert svc is not None and svc.annotations[ID] == "lb-demo" and HOSTNAME not in svc.annotations
+
+
+def test_hostname_annotation_written_with_in_cluster(redis_url: str) -> None:
+    from commands.ccm import HOSTNAME, HOSTNAME_VALUE
+
+    h = make_harness(redis_url)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
+    out = h.ok("alice", "/migrate switch in-cluster=yes")
+    assert "`-hostname` was added" in out.text
+    svc = h.world.cluster("demo-cluster").get_service(namespace="ingress-nginx", name="nginx-ingress-lb")
+    assert svc is not None and svc.annotations[HOSTNAME] == HOSTNAME_VALUE
 
 
 def test_deleting_the_service_is_an_approved_step(redis_url: str) -> None:

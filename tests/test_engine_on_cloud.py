@@ -7,9 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from commands.phases import Phase
-from commands.steps import read_slb_weights
 from providers.factory import build_world
-from tests.engine_helpers import make_harness
+from tests.engine_helpers import make_harness, read_slb_weights
 from tests.openapi_emulator import Emulator
 
 
@@ -19,15 +18,17 @@ def emu() -> Iterator[Emulator]:
         yield running
 
 
-def test_rollback_reads_the_group_once_before_its_write(redis_url: str, emu: Emulator) -> None:
+def test_rollback_writes_every_group_before_reading_anything(redis_url: str, emu: Emulator) -> None:
     config = {"alibaba": emu.config(), "clusters": {"demo-cluster": {"sim_seed": ""}}}
     world = build_world("alibaba", config)
     h = make_harness(redis_url, world=world, dwell_seconds=0)
     h.to_shifting()
-    describes, writes = emu.calls["DescribeVServerGroupAttribute"], emu.calls["SetVServerGroupAttribute"]
+    start = len(emu.log)
     out = h.ok("bob", "/migrate rollback")
-    assert emu.calls["SetVServerGroupAttribute"] - writes == 1
-    assert emu.calls["DescribeVServerGroupAttribute"] - describes == 2  # one before the write, one read-back
+    calls = emu.log[start:]
+    # The urgent writes come first, one per moved group, from the backends the last step saw;
+    # then each group is read back once (nodes added since would be zeroed there; the answer is that read).
+    assert calls == ["SetVServerGroupAttribute"] * 2 + ["DescribeVServerGroupAttribute"] * 2
     m = h.migration()
     assert m.phase is Phase.SHIFTING and read_slb_weights(world, m)["mse"] == 0
-    assert "SLB holds MSE 0" in out.text
+    assert "rsp-demo-80 (80/TCP) MSE 0 / NGINX 100; rsp-demo-443 (443/TCP) MSE 0 / NGINX 100" in out.text

@@ -16,10 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commands.phases import Phase
-from commands.steps import read_slb_weights
 from providers.sim.world import SimWorld
 from tests.conftest import free_port
-from tests.engine_helpers import Harness, make_harness
+from tests.engine_helpers import Harness, make_harness, read_slb_weights
 
 SCRIPT = [
     ("alice", "/migrate start cluster=demo-cluster gateway=gw-demo"),

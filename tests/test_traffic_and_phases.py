@@ -54,12 +54,17 @@ def test_irreversible_steps_need_approval() -> None:
     assert not transition_for("abort", Phase.CHECKED).needs_approval
 
 
-def test_locked_weights_are_refused_with_a_reason() -> None:
+def test_locked_weights_are_refused_with_a_reason_but_rollback_stays_open_until_complete() -> None:
     with pytest.raises(TransitionNotAllowed) as err:
-        transition_for("rollback", Phase.VERIFIED)
-    assert "locked" in str(err.value) and "cutover" in str(err.value)
+        transition_for("weight", Phase.VERIFIED)
+    assert "locked" in str(err.value) and "cutover" in str(err.value) and "rollback" in str(err.value)
     with pytest.raises(TransitionNotAllowed):
         transition_for("weight", Phase.CUT_OVER)
+    for phase in (Phase.SWITCHED, Phase.SHIFTING, Phase.VERIFIED, Phase.CUT_OVER):
+        assert transition_for("rollback", phase).target is Phase.SHIFTING
+    for phase in (Phase.COMPLETED, Phase.ABORTED, Phase.METHOD_CHOSEN):
+        with pytest.raises(TransitionNotAllowed):
+            transition_for("rollback", phase)
 
 
 def test_weights_describe_both_sides() -> None:

@@ -125,7 +125,7 @@ class CrashBefore4b:
 
         class Cluster:
             def __getattr__(self, name: str) -> Any:
-                if name == "replace_service_annotations" and world.crash:
+                if name == "patch_service_annotations" and world.crash:
                     raise Killed()
                 return getattr(cluster, name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from bot.wiring import sim_on_disk
@@ -13,7 +14,8 @@ def test_a_sim_world_without_a_state_file_gets_one_that_processes_share() -> Non
     path = config["sim"]["state_file"]
     try:
         first = build_world("sim", config)
-        first.slb.set_weights(vgroup_id="rsp-demo-80", weights={"i-nginx-1": 7})
+        nginx = first.slb.backends(vgroup_id="rsp-demo-80")[0]
+        first.slb.set_weights(vgroup_id="rsp-demo-80", backends=[dataclasses.replace(nginx, weight=7)])
         again = build_world("sim", config)  # what a job worker forked again would build
         assert {b.server_id: b.weight for b in again.slb.backends(vgroup_id="rsp-demo-80")}["i-nginx-1"] == 7
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from commands import slb
 from commands.engine import is_queued
 from commands.errors import NotAllowed
 from commands.grammar import Command
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 
 WHAT_HAPPENS = {
     "accept": "accept the blocking route-check findings and move on to step 3",
-    "verify": "Complete Traffic Verification: lock the weights at {weights}; after this neither weight changes "
-              "nor rollback are possible",
+    "verify": "Complete Traffic Verification: lock the weights at {weights}; after this the weight cannot be "
+              "raised or lowered, but `/migrate rollback` still brings all traffic back to NGINX until `complete`",
     "cutover": "step 4d: send ALL traffic to MSE (NGINX's weight to 0)",
     "complete": "step 5: mark the migration complete{delete}",
     "abort": "abort: take MSE out of the traffic path and restore the Service, SLB and DNS as they were",
@@ -56,6 +57,11 @@ def request(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
                          "Raise the weight first, e.g. `/migrate weight 1`.")
     args: dict[str, Any] = {"weights": [m.mse_weight, m.nginx_weight]}
     if verb == "complete" and cmd.flag("delete-service"):
+        if m.method == "slb":
+            empty = slb.left_empty_by_delete(eng.world, m)
+            if empty:
+                raise NotAllowed(f"Can't delete the Service: {', '.join(empty)} would be left with no backend taking "
+                                 "traffic. `/migrate complete` without `delete-service=yes` finishes the migration.")
         args["delete_service"] = True
     return ask(eng, m, req.user, verb, args)
 

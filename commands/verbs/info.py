@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from commands import grammar, steps
+from commands import grammar, slb
 from commands.errors import ProviderError
 from commands.grammar import Command
 from commands.outcome import Outcome, Request
@@ -32,7 +32,7 @@ def status(eng: Engine, request: Request, cmd: Command) -> Outcome:
         return Outcome(NOTHING_RUNNING, ephemeral=True, verb="status")
     if m.method == "slb" and m.phase in READ_BACK_PHASES and m.intent is None:
         try:
-            m = dataclasses.replace(m, observed=steps.read_slb_weights(eng.world, m))
+            m = dataclasses.replace(m, observed=slb.read(eng.world, m, mse=m.mse_weight, nginx=m.nginx_weight))
         except ProviderError:
             pass  # the card then shows what the bot last set
     return Outcome(eng.status_text(m), migration=m, verb="status")

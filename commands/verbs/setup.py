@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from commands import ccm, grammar
+from commands import ccm, grammar, slb_plan
 from commands.errors import NotAllowed, UserError
 from commands.grammar import Command
 from commands.model import Migration, SlbChoice, StepIntent
@@ -110,7 +110,7 @@ def _probe(eng: Engine, m: Migration, ingresses: list[Ingress], mse_ip: str, cmd
 
 
 def method(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
-    """Step 3: SLB reuse (the Service, its SLB and listener, found where left out) or DNS."""
+    """Step 3: SLB reuse (the Service, its SLB and every group that carries it) or DNS."""
     t = transition_for("method", m.phase)
     if cmd.positional.lower() == "dns":
         domains = grammar.parse_domains(cmd.args["domains"])
@@ -122,15 +122,17 @@ def method(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
         m2 = eng.commit(m, new, user=request.user, verb="method", args=dict(cmd.args), result="dns")
         return eng.reply(m2, "Method: DNS.\n" + "\n".join(notes) + "\nNext: `/migrate switch`.", verb="method")
     choice, notes = choose_slb(eng, m, cmd)
-    new = eng.touched(m, request.user, f"chose SLB reuse ({choice.slb_id} {choice.port}/{choice.protocol})",
+    moved = ", ".join(choice.listeners())
+    new = eng.touched(m, request.user, f"chose SLB reuse ({choice.slb_id}: {moved})",
                       method="slb", slb=choice, domains=(), phase=t.target)
-    m2 = eng.commit(m, new, user=request.user, verb="method", args=dict(cmd.args), result=f"slb {choice.slb_id}")
+    m2 = eng.commit(m, new, user=request.user, verb="method", args=dict(cmd.args),
+                    result=f"slb {choice.slb_id} {moved}")
     return eng.reply(m2, "Method: SLB reuse.\n" + "\n".join(notes) + "\nNext: `/migrate switch` (steps 4a and 4b).",
                      verb="method")
 
 
 def choose_slb(eng: Engine, m: Migration, cmd: Command) -> tuple[SlbChoice, list[str]]:
-    """Find or validate the Service's SLB and listener; a listener that misses the Service's ports is refused."""
+    """Find the Service's SLB and every group carrying it; refuse what the controller would refuse."""
     ns, name = grammar.parse_service(cmd.args["service"])
     svc = eng.world.cluster(m.cluster).get_service(namespace=ns, name=name)
     if svc is None:
@@ -145,25 +147,26 @@ def choose_slb(eng: Engine, m: Migration, cmd: Command) -> tuple[SlbChoice, list
     lb = eng.world.slb.describe(slb_id=slb_id)
     if lb is None:
         raise UserError(f"SLB {slb_id} does not exist in this region; check `slb=`.")
-    service_ports = {p.port for p in svc.ports}
-    fitting = sorted((li for li in lb.listeners if li.port in service_ports), key=lambda li: li.port)
-    right = ", ".join(f"`listener={li.port}/{li.protocol}`" for li in fitting) or "none: check the Service's ports"
-    if "listener" in cmd.args:
-        port, proto = grammar.parse_listener(cmd.args["listener"])
-        chosen = next((li for li in lb.listeners if li.port == port and li.protocol == proto), None)
-        if chosen is None or chosen not in fitting:
-            raise UserError(f"Listener {port}/{proto} does not carry {ns}/{name}'s traffic on {slb_id}: a wrong "
-                            f"listener loses traffic. The right choice: {right}.")
-    else:
-        if not fitting:
-            raise UserError(f"No listener of {slb_id} matches the ports of {ns}/{name}; right choice: {right}.")
-        chosen = fitting[0]
-        others = ", ".join(f"{li.port}/{li.protocol}" for li in fitting[1:])
-        notes.append(f"Found listener {chosen.port}/{chosen.protocol} (vServer group {chosen.vgroup_id})"
-                     + (f"; also fitting: {others} (say `listener=PORT/PROTOCOL`)." if others else "."))
-    if not chosen.vgroup_id:
-        raise UserError(f"Listener {chosen.port}/{chosen.protocol} has no vServer group; the SLB method needs one.")
-    return SlbChoice(ns, name, slb_id, chosen.port, chosen.protocol, chosen.vgroup_id), notes
+    groups = {li.vgroup_id: eng.world.slb.vgroup(vgroup_id=li.vgroup_id) for li in lb.listeners if li.vgroup_id}
+    narrow = grammar.parse_listeners(cmd.args["listener"]) if "listener" in cmd.args else []
+    found = slb_plan.plan(svc, lb, groups, cluster=m.cluster, narrow=narrow)
+    if found.problems:
+        raise UserError(f"The SLB method cannot go ahead on {slb_id}: " + "; ".join(found.problems) + ".")
+    notes.append(f"Moving {len(found.groups)} listener group(s) to MSE (listener → group → backend port):")
+    notes += [f"• {line}" for line in found.table()]
+    renamed = [g.vgroup_id for g in found.groups if ccm.is_ccm_name(g.name)]
+    if renamed:
+        notes.append(f"At switch, {', '.join(renamed)} get a name of ours: the cloud controller refuses to reuse a "
+                     "group named with its own `k8s/...` key; `abort` gives the names back.")
+    if found.kept:
+        notes.append(f"Stays on NGINX as asked: {', '.join(found.kept)}. The controller stops following NGINX's "
+                     "pods in those groups while the Service reuses the SLB, cutover leaves them on NGINX, and "
+                     "`complete delete-service=yes` is refused while they carry it.")
+    acl = [f"{li.port}/{li.protocol}" for li in lb.listeners if li.acl_on]
+    if acl:
+        notes.append(f"Listener(s) {', '.join(acl)} have IP access control on: `switch in-cluster=yes` will be "
+                     "refused.")
+    return SlbChoice(ns, name, slb_id, found.groups, found.kept), notes
 
 
 def switch(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
@@ -183,15 +186,23 @@ def switch(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
         lb = eng.world.slb.describe(slb_id=s.slb_id)
         if svc is None or lb is None:
             raise UserError("The Service or SLB chosen in step 3 is gone; choose again with `/migrate method slb`.")
-        listener = next(li for li in lb.listeners if li.port == s.port and li.protocol == s.protocol)
-        target = ccm.generated_annotations(slb_id=s.slb_id, vgroup_id=s.vgroup_id, service_port=s.port,
-                                           nginx_weight=100, acl_on=listener.acl_on)
-        saved = {"annotations": dict(svc.annotations), "tags": {k: lb.tags[k] for k in ccm.CCM_TAGS if k in lb.tags},
-                 "scheduler": listener.scheduler}
+        in_cluster = cmd.flag("in-cluster")
+        acl = [f"{li.port}/{li.protocol}" for li in lb.listeners if li.acl_on]
+        if in_cluster and acl:
+            raise UserError(f"`in-cluster=yes` is refused: listener {', '.join(acl)} on {s.slb_id} has IP access "
+                            "control on, and pods calling through the SLB would come from addresses it may refuse. "
+                            "Run `/migrate switch` without it, or turn the access control off first.")
+        target = ccm.generated_annotations(slb_id=s.slb_id, vgroup_ports=[(g.vgroup_id, g.service_port)
+                                                                          for g in s.groups],
+                                           nginx_weight=100, in_cluster=in_cluster)
+        names = {g.vgroup_id: eng.world.slb.vgroup(vgroup_id=g.vgroup_id).name for g in s.groups}
+        saved = {"annotations": ccm.lb_annotations(svc.annotations),
+                 "tags": {k: lb.tags[k] for k in ccm.CCM_TAGS if k in lb.tags},
+                 "schedulers": {f"{li.port}/{li.protocol}": li.scheduler for li in lb.listeners},
+                 "vgroup_names": names}
         m2, summary = eng.run_step(m, op="switch_slb", verb="switch", user=request.user, then=t.target,
                                    args={"saved": saved, "annotations": target, "action": "switched (4a+4b)"})
-        note = "" if not listener.acl_on else (" The `-hostname` annotation was left out: the listener has IP "
-                                               "access control on.")
+        note = " `-hostname` was added: pods in the cluster now reach NGINX through the SLB too." if in_cluster else ""
         return eng.reply(m2, f"Switched by {request.user}: {summary}.{note} Next: `/migrate weight 1`.",
                          verb="switch")
     if m.method == "dns":

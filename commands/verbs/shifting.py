@@ -11,7 +11,7 @@ from commands.errors import Conflict, NotAllowed, UserError
 from commands.grammar import Command
 from commands.model import Approval, Migration
 from commands.outcome import Outcome, Request
-from commands.phases import transition_for
+from commands.phases import Phase, transition_for
 from commands.policy import dwell_left, format_duration
 from commands.render import clock_time, weights_line
 from commands.traffic import Weights, is_increase, weights_for_share
@@ -45,41 +45,49 @@ def weight(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
     action = f"set {target.describe()}"
     m2, summary = eng.run_step(m, op="weights", verb="weight", user=request.user, then=t.target,
                                args={"mse": target.mse, "nginx": target.nginx, "action": action})
-    m2, cancelled = cancel_verification(eng, m2, request.user)
+    m2, cancelled = cancel_pending(eng, m2, request.user)
     return eng.reply(m2, f"{request.user} {action}. {summary}.{_note(cancelled)}", verb="weight", approval=cancelled)
 
 
 def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
-    """MSE weight 0 at once; it takes over from any weight step still running."""
+    """MSE weight 0 at once, NGINX's weight back to 100; it takes over from a weight step or a
+    cutover still running. After `verify` or `cutover` it undoes them too (until `complete`)."""
     t = transition_for("rollback", m.phase)
-    superseding = m.intent is not None and (m.intent.op == "weights" or is_queued(m.intent))
+    undone = m.phase if m.phase in (Phase.VERIFIED, Phase.CUT_OVER) else None
+    superseding = m.intent is not None and (m.intent.op in ("weights", "cutover") or is_queued(m.intent))
+    # A cutover still running may take NGINX away under us: NGINX then comes back before MSE leaves.
+    nginx_first = m.nginx_weight == 0 or (m.intent is not None and m.intent.op == "cutover")
+    action = "rolled back: MSE weight 0" + (f", {undone.value} undone" if undone else "")
     m2, summary = eng.run_step(m, op="weights", verb="rollback", user=request.user, then=t.target,
-                               args={"mse": 0, "nginx": 100, "action": "rolled back: MSE weight 0"},
+                               args={"mse": 0, "nginx": 100, "nginx_first": nginx_first, "action": action},
                                supersede=superseding)
-    m2, cancelled = cancel_verification(eng, m2, request.user)
-    return eng.reply(m2, f"Rolled back by {request.user}: all traffic on NGINX. {summary}. "
+    m2, cancelled = cancel_pending(eng, m2, request.user)
+    lock = (f" Traffic verification is undone{' and so is the cutover' if undone is Phase.CUT_OVER else ''}: "
+            "verify again before cutover." if undone else "")
+    return eng.reply(m2, f"Rolled back by {request.user}: all traffic on NGINX. {summary}.{lock} "
                          f"Shifting may resume with `/migrate weight N`.{_note(cancelled)}", verb="rollback",
                      approval=cancelled)
 
 
 def _note(cancelled: Approval | None) -> str:
-    return f" Request {cancelled.id} (verify) is cancelled: the weights it would lock changed." if cancelled else ""
+    return (f" Request {cancelled.id} ({cancelled.verb}) is cancelled: the weights it was asked at changed."
+            if cancelled else "")
 
 
-def cancel_verification(eng: Engine, m: Migration, user: str) -> tuple[Migration, Approval | None]:
-    """A verification asked for at other weights no longer describes the traffic: cancel it.
+def cancel_pending(eng: Engine, m: Migration, user: str) -> tuple[Migration, Approval | None]:
+    """A verify, cutover or complete asked for at other weights no longer describes the traffic: cancel it.
 
     Done after the weight write, so a rollback never waits for this bookkeeping.
     """
     if not m.pending_approval:
         return m, None
     a = eng.store.approval(m.id, m.pending_approval)
-    if a is None or not a.pending or a.verb != "verify":
+    if a is None or not a.pending or a.verb not in ("verify", "cutover", "complete"):
         return m, None
     done = dataclasses.replace(a, state="cancelled", decided_at=eng.now(), reason="the weights changed")
     try:
         m2 = eng.commit(m, dataclasses.replace(m, pending_approval=""), user=user, verb="cancel",
-                        args={"request": a.id}, result="verification cancelled: the weights changed", approval=done)
+                        args={"request": a.id}, result=f"{a.verb} cancelled: the weights changed", approval=done)
     except Conflict:
         return m, None
     return m2, done

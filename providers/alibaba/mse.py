@@ -2,13 +2,14 @@
 
 The console's migration wizard has no API, so step 1 is the primitive it wraps: a K8s service
 source with Ingress options (listen to one class, never write Ingress status while NGINX owns
-it). The SLB step is `AddGatewaySlb` with weight 0 into the NGINX SLB's vServer group. MSE
-reports no node addresses, so the gateway's nodes are the backends it added to the vServer
-groups it joined (read through the SLB port).
+it). The SLB step is one `AddGatewaySlb` at weight 0 into the NGINX SLB's vServer groups (the
+HTTP group on 80, the HTTPS one on 443). MSE reports no node addresses, so the gateway's nodes
+are the backends it added to the vServer groups it joined (read through the SLB port).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -17,7 +18,7 @@ from alibabacloud_mse20190531.client import Client as MseClient
 
 from commands.errors import ProviderError
 from commands.faq import INGRESS_CLASS_CONFLICT, explain
-from commands.ports import Gateway, IngressSource, LoadBalancerPort, Route
+from commands.ports import Gateway, GatewayJoin, IngressSource, LoadBalancerPort, Route
 from providers.alibaba.errors import call
 
 #: GetGateway/ListGateway `Status` codes; 2 is the only usable one.
@@ -51,10 +52,9 @@ class MseGateway:
         if self.slb is None:
             return ()
         ips: list[str] = []
-        for entry in self._slb_entries(gateway_id):
-            if not entry.vserver_group_id:
-                continue
-            for b in self.slb.backends(vgroup_id=entry.vserver_group_id):
+        groups = dict.fromkeys(vg for entry in self._slb_entries(gateway_id) for vg in sorted(_vgroups(entry)))
+        for vgroup_id in groups:
+            for b in self.slb.backends(vgroup_id=vgroup_id):
                 if not b.description.startswith("k8s/") and b.ip not in ips:
                     ips.append(b.ip)
         return tuple(ips)
@@ -134,24 +134,44 @@ class MseGateway:
 
     # ---- step 4: the gateway in the NGINX SLB's vServer group ----------------------------------
 
-    def join_slb(self, *, gateway_id: str, slb_id: str, vgroup_id: str, port: int, protocol: str) -> None:
-        for entry in self._slb_entries(gateway_id):
-            if entry.slb_id == slb_id and vgroup_id in _vgroups(entry):
-                return
-        backend_protocol = "HTTPS" if protocol.upper() == "HTTPS" or port == 443 else "HTTP"
+    def join_slb(self, *, gateway_id: str, slb_id: str, groups: Sequence[GatewayJoin]) -> None:
+        """One association for every group: MSE allows one per SLB, so all groups go in one call."""
+        if not groups:
+            raise ProviderError("joining an SLB needs at least one vServer group", code="InvalidParameter",
+                                next_step="choose the listeners again")
+        wanted = {(g.vgroup_id, g.port) for g in groups}
+        if wanted <= self._joined_keys(gateway_id, slb_id):
+            return
+        http = next((g for g in groups if g.protocol.upper() == "HTTP"), None)
+        https = next((g for g in groups if g.protocol.upper() == "HTTPS"), None)
         req = m.AddGatewaySlbRequest(
-            gateway_unique_id=gateway_id, slb_id=slb_id, vserver_group_id=vgroup_id, service_weight=0,
-            vservice_list=[m.AddGatewaySlbRequestVServiceList(vserver_group_id=vgroup_id, port=port,
-                                                              protocol=backend_protocol)])
+            gateway_unique_id=gateway_id, slb_id=slb_id, service_weight=0,
+            vserver_group_id=http.vgroup_id if http else None, http_port=http.port if http else None,
+            https_vserver_group_id=https.vgroup_id if https else None, https_port=https.port if https else None,
+            vservice_list=[m.AddGatewaySlbRequestVServiceList(vserver_group_id=g.vgroup_id,
+                                                              vserver_group_name=g.vgroup_name or None,
+                                                              port=g.port, protocol=g.protocol.upper())
+                           for g in groups])
         try:
             call("mse.AddGatewaySlb", lambda: self.client.add_gateway_slb(req))
         except ProviderError as err:
-            if not any(e.slb_id == slb_id and vgroup_id in _vgroups(e) for e in self._slb_entries(gateway_id)):
+            if not wanted <= self._joined_keys(gateway_id, slb_id):  # a retried add may have landed
                 raise err from None
+
+    def joined(self, *, gateway_id: str, slb_id: str) -> list[GatewayJoin]:
+        out: dict[tuple[str, int], GatewayJoin] = {}
+        for entry in self._slb_entries(gateway_id):
+            if entry.slb_id == slb_id:
+                for j in _joins(entry):
+                    out.setdefault((j.vgroup_id, j.port), j)
+        return list(out.values())
+
+    def _joined_keys(self, gateway_id: str, slb_id: str) -> set[tuple[str, int]]:
+        return {(j.vgroup_id, j.port) for j in self.joined(gateway_id=gateway_id, slb_id=slb_id)}
 
     def leave_slb(self, *, gateway_id: str, slb_id: str) -> None:
         for entry in self._slb_entries(gateway_id):
-            if entry.slb_id == slb_id and entry.vserver_group_id:
+            if entry.slb_id == slb_id and _vgroups(entry):
                 req = m.DeleteGatewaySlbRequest(gateway_unique_id=gateway_id, slb_id=slb_id, id=entry.id,
                                                 delete_slb=False)
                 call("mse.DeleteGatewaySlb", partial(self.client.delete_gateway_slb, req))
@@ -172,6 +192,24 @@ def _class_conflict(cluster: str, current: str) -> ProviderError:
     assert faq is not None
     return ProviderError(f"{faq.meaning}: cluster {cluster} is watched for class {current}",
                          code=INGRESS_CLASS_CONFLICT, next_step=faq.next_step, operation="mse.AddServiceSource")
+
+
+def _joins(entry: Any) -> list[GatewayJoin]:
+    """What one ListGatewaySlb entry joined: its VServiceList, plus the HTTP and HTTPS groups the
+    entry names on their own (ports 80 and 443 when it gives none) when the list does not have them."""
+    out = [GatewayJoin(v.vserver_group_id, _port(v.port, 443 if (v.protocol or "").upper() == "HTTPS" else 80),
+                       (v.protocol or "HTTP").upper(), v.vserver_group_name or "")
+           for v in entry.vservice_list or [] if v.vserver_group_id]
+    for vgroup_id, port, protocol in ((entry.vserver_group_id, _port(entry.http_port, 80), "HTTP"),
+                                      (entry.https_vserver_group_id, _port(entry.https_port, 443), "HTTPS")):
+        if vgroup_id and not any((j.vgroup_id, j.port) == (vgroup_id, port) for j in out):
+            out.append(GatewayJoin(vgroup_id, port, protocol))
+    return out
+
+
+def _port(value: Any, default: int) -> int:
+    port = _int(value)
+    return port if port > 0 else default
 
 
 def _vgroups(entry: Any) -> set[str]:

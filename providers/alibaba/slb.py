@@ -3,12 +3,13 @@
 Step 4a (detach from cluster management, weighted round robin) is tags and the listener's
 scheduler; step 4c is backend weights in the vServer group, written absolutely, at most 20
 servers a call (the API's limit), and read back so the bot reports what the SLB really holds.
+A backend is a server id *and* a port: MSE puts one ENI into a group on 80 and on 443.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -16,7 +17,7 @@ from alibabacloud_slb20140515 import models as m
 from alibabacloud_slb20140515.client import Client as SlbClient
 
 from commands.errors import ProviderError
-from commands.ports import Backend, Listener, LoadBalancer
+from commands.ports import Backend, Listener, LoadBalancer, VServerGroup
 from providers.alibaba.errors import call
 
 CHUNK = 20  # servers per SetVServerGroupAttribute, tags per Tag/UntagResources
@@ -37,10 +38,6 @@ class Slb:
     def __init__(self, client: SlbClient, region: str) -> None:
         self.client = client
         self.region = region
-        # What each vServer group held at the last read: a server's port, type and address do not
-        # change while it stays in the group, so a weight write right after a read (the rollback
-        # path) need not read again. A failed write forgets it.
-        self._held: dict[str, dict[str, Any]] = {}
 
     def describe(self, *, slb_id: str) -> LoadBalancer | None:
         req = m.DescribeLoadBalancerAttributeRequest(region_id=self.region, load_balancer_id=slb_id)
@@ -91,41 +88,41 @@ class Slb:
         method = getattr(self.client, method_name)
         call(f"slb.{action}", lambda: method(req))
 
-    def backends(self, *, vgroup_id: str) -> list[Backend]:
-        return [_backend(b) for b in self._raw_backends(vgroup_id)]
-
-    def _raw_backends(self, vgroup_id: str) -> list[Any]:
+    def vgroup(self, *, vgroup_id: str) -> VServerGroup:
         req = m.DescribeVServerGroupAttributeRequest(region_id=self.region, vserver_group_id=vgroup_id)
         body = call("slb.DescribeVServerGroupAttribute", lambda: self.client.describe_vserver_group_attribute(req)).body
-        servers = list((body.backend_servers.backend_server if body.backend_servers else None) or [])
-        self._held[vgroup_id] = {b.server_id: b for b in servers}
-        return servers
+        servers = (body.backend_servers.backend_server if body.backend_servers else None) or []
+        return VServerGroup(vgroup_id, body.vserver_group_name or "", tuple(_backend(b) for b in servers))
 
-    def set_weights(self, *, vgroup_id: str, weights: Mapping[str, int]) -> None:
-        """Weights are absolute; each server is sent with the port and type the group holds it with."""
-        held = self._held.get(vgroup_id, {})
-        if not set(weights) <= set(held):
-            held = {b.server_id: b for b in self._raw_backends(vgroup_id)}
-        entries: list[dict[str, Any]] = []
-        for server_id, weight in weights.items():
-            if not 0 <= int(weight) <= 100:
+    def backends(self, *, vgroup_id: str) -> list[Backend]:
+        return list(self.vgroup(vgroup_id=vgroup_id).backends)
+
+    def rename_vgroup(self, *, vgroup_id: str, name: str) -> None:
+        """Only the name: the cloud controller will not reuse a group named with its `k8s/...` key."""
+        req = m.SetVServerGroupAttributeRequest(region_id=self.region, vserver_group_id=vgroup_id,
+                                                vserver_group_name=name)
+        call("slb.SetVServerGroupAttribute", partial(self.client.set_vserver_group_attribute, req))
+
+    def set_weights(self, *, vgroup_id: str, backends: Sequence[Backend]) -> None:
+        """Each backend's `.weight` is its target. No read first: this is the rollback's critical
+        path, and the caller's Backend already carries what names the server (id, port, type, ip)."""
+        entries: dict[tuple[str, int], dict[str, str]] = {}
+        for b in backends:
+            if not 0 <= int(b.weight) <= 100:
                 raise ProviderError("SLB backend weights are 0..100", code="InvalidParameter.Weight")
-            b = held.get(server_id)
-            if b is None:
-                raise ProviderError(f"backend {server_id} is not in vServer group {vgroup_id}",
-                                    code="BackendServer.NotExist", next_step="re-read the vServer group")
-            entry = {"ServerId": server_id, "Weight": str(int(weight)), "Port": str(b.port), "Type": b.type or "ecs"}
-            if (b.type or "ecs") in ("eni", "eci"):
-                entry["ServerIp"] = b.server_ip
-            entries.append(entry)
-        for start in range(0, len(entries), CHUNK):
+            if b.port <= 0:  # without its port the cloud cannot tell which of a server's backends is meant
+                raise ProviderError(f"backend {b.server_id} has no port", code="InvalidParameter",
+                                    next_step="re-read the vServer group")
+            entry = {"ServerId": b.server_id, "Port": str(b.port), "Weight": str(int(b.weight)),
+                     "Type": b.type or "ecs"}
+            if entry["Type"] in ("eni", "eci"):  # the API tells an ENI's addresses apart by ServerIp
+                entry["ServerIp"] = b.ip
+            entries[b.key] = entry  # the last word on a backend wins
+        batch = list(entries.values())
+        for start in range(0, len(batch), CHUNK):
             req = m.SetVServerGroupAttributeRequest(region_id=self.region, vserver_group_id=vgroup_id,
-                                                    backend_servers=json.dumps(entries[start:start + CHUNK]))
-            try:
-                call("slb.SetVServerGroupAttribute", partial(self.client.set_vserver_group_attribute, req))
-            except ProviderError:
-                self._held.pop(vgroup_id, None)
-                raise
+                                                    backend_servers=json.dumps(batch[start:start + CHUNK]))
+            call("slb.SetVServerGroupAttribute", partial(self.client.set_vserver_group_attribute, req))
 
 
 def _backend(b: Any) -> Backend:

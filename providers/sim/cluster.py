@@ -8,12 +8,13 @@ cloud APIs).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from commands.ccm import LB_ID_LABEL, LB_PREFIX
+from commands.ccm import CCM_TAGS, ID, LB_ID_LABEL, VGROUP_PORT, WEIGHT, is_ccm_name, serves
 from commands.errors import ProviderError
-from commands.ports import ClusterInfo, Ingress, LoadBalancerPort, Service, ServicePort
+from commands.ports import Backend, ClusterInfo, Ingress, LoadBalancerPort, Service, ServicePort, VServerGroup
 from commands.traffic import spread
 from providers.sim.state import SimState
 
@@ -86,7 +87,7 @@ class SimCluster:
                 raw["resource_version"] += 1
                 _ccm_reconcile(data, self.id, namespace, name)
             svc = _service(namespace, name, raw)
-        self._external_ccm(svc.annotations)
+        self._external_ccm(namespace, name, svc.annotations)
         return svc
 
     def patch_service_annotations(self, *, namespace: str, name: str, changes: Mapping[str, str | None]) -> Service:
@@ -102,7 +103,7 @@ class SimCluster:
                 raw["resource_version"] += 1
                 _ccm_reconcile(data, self.id, namespace, name)
             svc = _service(namespace, name, raw)
-        self._external_ccm(svc.annotations)
+        self._external_ccm(namespace, name, svc.annotations)
         return svc
 
     def delete_service(self, *, namespace: str, name: str) -> bool:
@@ -110,25 +111,26 @@ class SimCluster:
             raw = self._cluster(data)["services"].pop(f"{namespace}/{name}", None)
             if raw is None:
                 return False
-            _ccm_forget(data, raw)
-        self._external_ccm({**raw["annotations"], LB_PREFIX + "weight": "0"})
+            _ccm_forget(data, raw, namespace, name)
+        self._external_ccm(namespace, name, {**raw["annotations"], WEIGHT: "0"})
         return True
 
-    def _external_ccm(self, annotations: Mapping[str, str]) -> None:
-        """Spread the Service's `-weight` over its NGINX backends in the other SLB's vServer group."""
-        if self.ccm_slb is None or not annotations.get(LB_PREFIX + "vgroup-port"):
+    def _external_ccm(self, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
+        """The controller's reaction against the other SLB (emulated or real cloud APIs)."""
+        if self.ccm_slb is None or not annotations.get(VGROUP_PORT) or not annotations.get(ID):
             return
-        try:
-            weight = int(annotations.get(LB_PREFIX + "weight", "100"))
-        except ValueError:
+        lb = self.ccm_slb.describe(slb_id=annotations[ID])
+        if lb is None:
             return
-        for item in annotations[LB_PREFIX + "vgroup-port"].split(","):
-            vgroup_id = item.split(":")[0].strip()
-            nginx = [b for b in self.ccm_slb.backends(vgroup_id=vgroup_id) if b.description.startswith("k8s/")]
-            shares = [0] * len(nginx) if weight == 0 else [max(1, w) for w in spread(weight, len(nginx))]
-            changed = {b.server_id: w for b, w in zip(nginx, shares, strict=True) if b.weight != w}
-            if changed:
-                self.ccm_slb.set_weights(vgroup_id=vgroup_id, weights=changed)
+        groups = {vg: self.ccm_slb.vgroup(vgroup_id=vg) for vg in vgroup_ids(annotations)}
+        refusal, targets = ccm_decision(annotations, lb.tags, groups, namespace=namespace, service=name)
+        if refusal:
+            with self.state.op("k8s.controller_event") as data:
+                _record_event(data, self.id, namespace, name, refusal)
+            return
+        for vgroup_id, backends in targets.items():
+            if backends:
+                self.ccm_slb.set_weights(vgroup_id=vgroup_id, backends=backends)
 
     def _require(self, data: dict[str, Any], namespace: str, name: str) -> dict[str, Any]:
         raw = self._cluster(data)["services"].get(f"{namespace}/{name}")
@@ -139,43 +141,94 @@ class SimCluster:
 
 
 def _service(namespace: str, name: str, raw: dict[str, Any]) -> Service:
-    ports = tuple(ServicePort(p["port"], p.get("protocol", "TCP"), p.get("name", ""), p.get("node_port", 0))
+    ports = tuple(ServicePort(p["port"], p.get("protocol", "TCP"), p.get("name", ""), p.get("node_port", 0),
+                              str(p.get("target_port", "")))
                   for p in raw.get("ports", []))
     return Service(namespace, name, dict(raw["annotations"]), dict(raw["labels"]), ports,
                    str(raw["resource_version"]), raw.get("load_balancer_ip", ""))
 
 
-def _is_nginx_backend(backend: dict[str, Any]) -> bool:
-    return str(backend.get("description", "")).startswith("k8s/")
+def vgroup_ids(annotations: Mapping[str, str]) -> list[str]:
+    return [item.split(":")[0].strip() for item in annotations.get(VGROUP_PORT, "").split(",") if item.strip()]
+
+
+def ccm_decision(annotations: Mapping[str, str], tags: Mapping[str, str], groups: Mapping[str, VServerGroup], *,
+                 namespace: str, service: str) -> tuple[str, dict[str, list[Backend]]]:
+    """What the ACK cloud controller does with a Service that reuses an SLB: a refusal, or the
+    NGINX backends whose weight it changes, per group.
+
+    Rules (cloud-api.md §2 and §4, from the controller's source):
+    - `-id` is refused while the SLB carries the tags of an SLB the controller created
+      (`isLoadBalancerReusable`: "can not reuse loadbalancer created by kubernetes.");
+    - a `-vgroup-port` group named with a controller key is refused (`buildVGroupForServicePort`:
+      "cannot reuse a ccm created vgroup");
+    - `-weight` is the total of this Service's backends in each group, spread evenly, each at
+      least 1; 0 sets them all to 0. Backends whose description is not this Service's key are
+      someone else's (MSE's) and never touched (`isBackendManagedByMyService`).
+    """
+    present = [t for t in CCM_TAGS if t in tags]
+    if present:
+        return (f"can not reuse loadbalancer created by kubernetes. (tags {', '.join(present)} are still on "
+                f"{annotations.get(ID)})", {})
+    for vgroup_id, group in groups.items():
+        if is_ccm_name(group.name):
+            return f"cannot reuse a ccm created vgroup: {vgroup_id} is named {group.name}", {}
+    try:
+        weight = int(annotations.get(WEIGHT, "100"))
+    except ValueError:
+        return f"invalid {WEIGHT}: {annotations.get(WEIGHT)!r}", {}
+    targets: dict[str, list[Backend]] = {}
+    for vgroup_id, group in groups.items():
+        nginx = [b for b in group.backends if serves(b.description, namespace=namespace, service=service)]
+        shares = [0] * len(nginx) if weight == 0 else [max(1, w) for w in spread(weight, len(nginx))]
+        targets[vgroup_id] = [dataclasses.replace(b, weight=w) for b, w in zip(nginx, shares, strict=True)
+                              if b.weight != w]
+    return "", targets
+
+
+def _record_event(data: dict[str, Any], cluster: str, namespace: str, name: str, message: str) -> None:
+    """A Warning event on the Service, as the controller leaves one (SyncLoadBalancerFailed)."""
+    raw = data["clusters"][cluster]["services"].get(f"{namespace}/{name}")
+    if raw is not None:
+        raw.setdefault("events", []).append(message)
+        del raw["events"][:-20]
+
+
+def _sim_group(slb: dict[str, Any], vgroup_id: str) -> VServerGroup:
+    backends = tuple(Backend(b["server_id"], b["ip"], int(b["port"]), int(b["weight"]), b.get("type", "ecs"),
+                             b.get("description", "")) for b in slb["vgroups"].get(vgroup_id, []))
+    return VServerGroup(vgroup_id, slb["vgroup_names"].get(vgroup_id, vgroup_id), backends)
 
 
 def _ccm_reconcile(data: dict[str, Any], cluster: str, namespace: str, name: str) -> None:
-    """What the cloud controller does with the Service's annotations on a reused SLB.
-
-    Only with `-id` and `-vgroup-port` does `-weight` apply: the NGINX backends share it.
-    """
+    """The controller's reaction to the Service's annotations on a reused SLB in this world."""
     ann = data["clusters"][cluster]["services"][f"{namespace}/{name}"]["annotations"]
-    slb_id = ann.get(LB_PREFIX + "id")
-    vgroup_port = ann.get(LB_PREFIX + "vgroup-port", "")
-    if not slb_id or not vgroup_port or slb_id not in data["slbs"]:
+    slb = data["slbs"].get(ann.get(ID, ""))
+    if slb is None or not ann.get(VGROUP_PORT):
         return
-    try:
-        weight = int(ann.get(LB_PREFIX + "weight", "100"))
-    except ValueError:
+    groups = {vg: _sim_group(slb, vg) for vg in vgroup_ids(ann) if vg in slb["vgroups"]}
+    refusal, targets = ccm_decision(ann, slb.get("tags", {}), groups, namespace=namespace, service=name)
+    if refusal:
+        _record_event(data, cluster, namespace, name, refusal)
         return
-    for item in vgroup_port.split(","):
-        vgroup_id = item.split(":")[0].strip()
-        backends = [b for b in data["slbs"][slb_id]["vgroups"].get(vgroup_id, []) if _is_nginx_backend(b)]
-        shares = [0] * len(backends) if weight == 0 else [max(1, w) for w in spread(weight, len(backends))]
-        for b, w in zip(backends, shares, strict=True):
-            b["weight"] = w
+    for vgroup_id, backends in targets.items():
+        by_key = {(b["server_id"], int(b["port"])): b for b in slb["vgroups"][vgroup_id]}
+        for want in backends:
+            by_key[want.key]["weight"] = want.weight
 
 
-def _ccm_forget(data: dict[str, Any], raw: dict[str, Any]) -> None:
-    """A deleted Service's NGINX backends leave every vServer group of its SLB."""
-    slb_id = raw["annotations"].get(LB_PREFIX + "id") or raw["labels"].get(LB_ID_LABEL)
+def _ccm_forget(data: dict[str, Any], raw: dict[str, Any], namespace: str, name: str) -> None:
+    """A deleted Service's NGINX backends leave its `-vgroup-port` groups on a reused SLB; an SLB
+    the controller created for it is deleted with it."""
+    slb_id = raw["annotations"].get(ID) or raw["labels"].get(LB_ID_LABEL)
     slb = data["slbs"].get(slb_id or "")
     if not slb:
         return
-    for vgroup_id, backends in slb["vgroups"].items():
-        slb["vgroups"][vgroup_id] = [b for b in backends if not _is_nginx_backend(b)]
+    if not raw["annotations"].get(ID):  # an SLB the controller created goes with its Service (cloud-api.md §4 `-id`)
+        del data["slbs"][slb_id]
+        return
+    for vgroup_id in vgroup_ids(raw["annotations"]):
+        if vgroup_id in slb["vgroups"]:
+            slb["vgroups"][vgroup_id] = [b for b in slb["vgroups"][vgroup_id]
+                                         if not serves(str(b.get("description", "")), namespace=namespace,
+                                                       service=name)]

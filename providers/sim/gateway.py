@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from commands.errors import ProviderError
-from commands.ports import Gateway, IngressSource, Route
+from commands.ports import Gateway, GatewayJoin, IngressSource, Route
 from providers.sim.cluster import ingress_from_seed, matches_class
 from providers.sim.state import SimState
 
@@ -31,13 +32,17 @@ class SimGateway:
 
     def ingress_sources(self, *, gateway_id: str) -> list[IngressSource]:
         with self.state.op("mse.ingress_sources") as data:
-            return [IngressSource(s["id"], cluster, s["ingress_class"], True, s.get("enable_status", False))
+            return [IngressSource(s["id"], cluster, s["ingress_class"], bool(s.get("enable_ingress", True)),
+                                  s.get("enable_status", False))
                     for cluster, s in self._gw(data, gateway_id)["sources"].items()]
 
     def listen(self, *, gateway_id: str, cluster: str, ingress_class: str) -> IngressSource:
         with self.state.op("mse.listen") as data:
             gw = self._gw(data, gateway_id)
             src = gw["sources"].get(cluster)
+            if src and not src.get("enable_ingress", True):
+                # Listening off is no conflict (the FAQ: "has Ingress listening enabled"): switch it on with our class.
+                src.update(ingress_class=ingress_class, enable_ingress=True, enable_status=False)
             if src and src["ingress_class"] != ingress_class:
                 raise ProviderError(
                     f"the gateway already listens to cluster {cluster} with Ingress class {src['ingress_class']}",
@@ -66,26 +71,71 @@ class SimGateway:
             hidden = set(gw.get("missing_routes", []))
             return [r for r in out if f"{r.host}{r.path}" not in hidden]
 
-    def join_slb(self, *, gateway_id: str, slb_id: str, vgroup_id: str, port: int, protocol: str) -> None:
+    def join_slb(self, *, gateway_id: str, slb_id: str, groups: Sequence[GatewayJoin]) -> None:
+        """AddGatewaySlb: every node into every group, on the group's gateway port, at weight 0.
+
+        One association per SLB: a second AddGatewaySlb for a bound SLB is refused, as MSE does
+        (`SlbAlreadyBound`); joining what is already joined is a no-op.
+        """
         with self.state.op("mse.join_slb") as data:
             gw = self._gw(data, gateway_id)
             slb = data["slbs"].get(slb_id)
-            if slb is None or vgroup_id not in slb["vgroups"]:
-                raise ProviderError(f"SLB {slb_id} has no vServer group {vgroup_id}", code="InvalidParameter",
-                                    next_step="choose the listener again with `/migrate method slb`")
-            group = slb["vgroups"][vgroup_id]
-            have = {b["ip"] for b in group}
-            for i, ip in enumerate(gw["node_ips"], start=1):
-                if ip not in have:
-                    group.append({"server_id": f"eni-{gateway_id}-{i}", "ip": ip, "port": 80, "weight": 0,
-                                  "type": "eni", "description": f"mse/{gateway_id}"})
-            gw["slbs"][slb_id] = vgroup_id
+            for g in groups:
+                if slb is None or g.vgroup_id not in slb["vgroups"]:
+                    raise ProviderError(f"SLB {slb_id} has no vServer group {g.vgroup_id}", code="InvalidParameter",
+                                        next_step="choose the listeners again with `/migrate method slb`")
+            wanted = [{"vgroup_id": g.vgroup_id, "port": g.port, "protocol": g.protocol} for g in groups]
+            have = gw["slbs"].get(slb_id)
+            if have is not None:
+                if all(w in have for w in wanted):
+                    return
+                raise ProviderError(f"SLB {slb_id} is already bound to {gateway_id} with other groups",
+                                    code="SlbAlreadyBound", temporary=False,
+                                    next_step="the bot leaves and joins again; if this persists, remove the "
+                                              "association in the MSE console")
+            for w in wanted:
+                _add_nodes(data["slbs"][slb_id]["vgroups"][w["vgroup_id"]], gateway_id, gw["node_ips"], w["port"], 0)
+            gw["slbs"][slb_id] = wanted
+
+    def joined(self, *, gateway_id: str, slb_id: str) -> list[GatewayJoin]:
+        with self.state.op("mse.joined") as data:
+            have = self._gw(data, gateway_id)["slbs"].get(slb_id) or []
+            return [GatewayJoin(w["vgroup_id"], int(w["port"]), w["protocol"]) for w in have]
 
     def leave_slb(self, *, gateway_id: str, slb_id: str) -> None:
         with self.state.op("mse.leave_slb") as data:
             gw = self._gw(data, gateway_id)
-            vgroup_id = gw["slbs"].pop(slb_id, None)
+            have = gw["slbs"].pop(slb_id, None) or []
             slb = data["slbs"].get(slb_id)
-            if slb and vgroup_id in slb["vgroups"]:
-                ips = set(gw["node_ips"])
-                slb["vgroups"][vgroup_id] = [b for b in slb["vgroups"][vgroup_id] if b["ip"] not in ips]
+            for w in have:
+                if slb and w["vgroup_id"] in slb["vgroups"]:
+                    slb["vgroups"][w["vgroup_id"]] = [b for b in slb["vgroups"][w["vgroup_id"]]
+                                                      if not _is_node_of(b, gateway_id)]
+
+    # ---- test and demo controls ----------------------------------------------------------------
+
+    def add_node(self, *, gateway_id: str, ip: str) -> None:
+        """The gateway scales out: a new node appears in every group it joined, taking traffic at
+        the weight its siblings have there (MSE spreads its service weight over its nodes)."""
+        with self.state.op("mse.scale_out") as data:
+            gw = self._gw(data, gateway_id)
+            if ip not in gw["node_ips"]:
+                gw["node_ips"].append(ip)
+            for slb_id, have in gw["slbs"].items():
+                for w in have:
+                    group = data["slbs"][slb_id]["vgroups"][w["vgroup_id"]]
+                    weight = max((int(b["weight"]) for b in group if _is_node_of(b, gateway_id)), default=0)
+                    _add_nodes(group, gateway_id, gw["node_ips"], int(w["port"]), weight)
+
+
+def _is_node_of(backend: dict[str, Any], gateway_id: str) -> bool:
+    return str(backend.get("description", "")) == f"mse/{gateway_id}"
+
+
+def _add_nodes(group: list[dict[str, Any]], gateway_id: str, node_ips: list[str], port: int, weight: int) -> None:
+    """Each node's ENI joins on `port`; one ENI may already sit in the group on another port."""
+    have = {(b["ip"], int(b["port"])) for b in group}
+    for i, ip in enumerate(node_ips, start=1):
+        if (ip, port) not in have:
+            group.append({"server_id": f"eni-{gateway_id}-{i}", "ip": ip, "port": port, "weight": weight,
+                          "type": "eni", "description": f"mse/{gateway_id}"})

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from commands.errors import ProviderError
-from commands.ports import Backend, DnsRecord, Listener, LoadBalancer
+from commands.ports import Backend, DnsRecord, Listener, LoadBalancer, VServerGroup
 from providers.sim.state import SimState
 
 
@@ -47,28 +47,50 @@ class SimLoadBalancer:
             raise ProviderError(f"SLB {slb_id} has no listener {port}/{protocol}", code="InvalidParameter",
                                 next_step="choose the listener again with `/migrate method slb`")
 
+    def vgroup(self, *, vgroup_id: str) -> VServerGroup:
+        with self.state.op("slb.vgroup") as data:
+            slb_id = _slb_of(data, vgroup_id)
+            name = data["slbs"][slb_id]["vgroup_names"].get(vgroup_id, vgroup_id)
+            return VServerGroup(vgroup_id, name, tuple(_backend(b) for b in _vgroup(data, vgroup_id)))
+
     def backends(self, *, vgroup_id: str) -> list[Backend]:
         with self.state.op("slb.backends") as data:
-            return [Backend(b["server_id"], b["ip"], int(b["port"]), int(b["weight"]), b.get("type", "ecs"),
-                            b.get("description", "")) for b in _vgroup(data, vgroup_id)]
+            return [_backend(b) for b in _vgroup(data, vgroup_id)]
 
-    def set_weights(self, *, vgroup_id: str, weights: Mapping[str, int]) -> None:
-        items = list(weights.items())
-        for start in range(0, len(items), 20):  # the real API takes at most 20 servers a call
+    def rename_vgroup(self, *, vgroup_id: str, name: str) -> None:
+        with self.state.op("slb.rename_vgroup") as data:
+            data["slbs"][_slb_of(data, vgroup_id)]["vgroup_names"][vgroup_id] = name
+
+    def set_weights(self, *, vgroup_id: str, backends: Sequence[Backend]) -> None:
+        items = list(backends)
+        for start in range(0, len(items), 20):  # the real API takes at most 20 servers a call (cloud-api.md §2)
             with self.state.op("slb.set_weights") as data:
-                group = {b["server_id"]: b for b in _vgroup(data, vgroup_id)}
-                for server_id, weight in items[start:start + 20]:
-                    if server_id not in group:
-                        raise ProviderError(f"backend {server_id} is not in vServer group {vgroup_id}",
-                                            code="BackendServer.NotExist")
-                    group[server_id]["weight"] = int(weight)
+                group = {(b["server_id"], int(b["port"])): b for b in _vgroup(data, vgroup_id)}
+                chunk = items[start:start + 20]
+                for want in chunk:  # checked before any write: the API refuses the whole call
+                    if not 0 <= want.weight <= 100:
+                        raise ProviderError("SLB backend weights are 0..100", code="InvalidParameter.Weight")
+                    if want.key not in group:  # a server is named by id and port (one ENI may sit on two ports)
+                        raise ProviderError(f"backend {want.server_id}:{want.port} is not in vServer group {vgroup_id}",
+                                            code="BackendServer.NotExist", next_step="re-read the vServer group")
+                for want in chunk:
+                    group[want.key]["weight"] = int(want.weight)
+
+
+def _backend(b: dict[str, Any]) -> Backend:
+    return Backend(b["server_id"], b["ip"], int(b["port"]), int(b["weight"]), b.get("type", "ecs"),
+                   b.get("description", ""))
+
+
+def _slb_of(data: dict[str, Any], vgroup_id: str) -> str:
+    for slb_id, slb in data["slbs"].items():
+        if vgroup_id in slb["vgroups"]:
+            return str(slb_id)
+    raise ProviderError(f"vServer group {vgroup_id} does not exist", code="VServerGroupId.NotFound")
 
 
 def _vgroup(data: dict[str, Any], vgroup_id: str) -> list[dict[str, Any]]:
-    for slb in data["slbs"].values():
-        if vgroup_id in slb["vgroups"]:
-            return slb["vgroups"][vgroup_id]  # type: ignore[no-any-return]
-    raise ProviderError(f"vServer group {vgroup_id} does not exist", code="VServerGroupId.NotFound")
+    return data["slbs"][_slb_of(data, vgroup_id)]["vgroups"][vgroup_id]  # type: ignore[no-any-return]
 
 
 class SimDns:

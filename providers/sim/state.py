@@ -15,6 +15,7 @@ import json
 import random
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -61,16 +62,50 @@ def normalise(data: dict[str, Any]) -> dict[str, Any]:
         gw.setdefault("sources", {})
         gw.setdefault("slbs", {})
         gw.setdefault("node_ips", [])
+    for slb in data["slbs"].values():
+        slb.setdefault("tags", {})
+        slb.setdefault("vgroups", {})
+        names = slb.setdefault("vgroup_names", {})
+        for vgroup_id in slb["vgroups"]:
+            names.setdefault(vgroup_id, vgroup_id)
+    data.setdefault("violations", [])
     data.setdefault("faults", {})
     data.setdefault("latency", {})
     data.setdefault("calls", {})
     return data
 
 
+def weighted_groups(data: dict[str, Any]) -> set[tuple[str, str]]:
+    """(SLB, group) pairs that send traffic somewhere: a listener uses them and a backend has weight > 0."""
+    out = set()
+    for slb_id, slb in data["slbs"].items():
+        used = {li.get("vgroup_id") for li in slb.get("listeners", [])}
+        for vgroup_id, backends in slb["vgroups"].items():
+            if vgroup_id in used and any(int(b["weight"]) > 0 for b in backends):
+                out.add((slb_id, vgroup_id))
+    return out
+
+
+def _check_no_group_emptied(data: dict[str, Any], alive: set[tuple[str, str]], op: str) -> None:
+    """The invariant a migration must keep: a listener's group never goes from serving to empty.
+
+    An SLB listener whose vServer group holds no backend above weight 0 drops every connection
+    (cloud-api.md §2: weight 0 = no traffic); issue 10 makes it a rule for every write.
+    """
+    for slb_id, vgroup_id in sorted(alive - weighted_groups(data)):
+        if vgroup_id in data["slbs"].get(slb_id, {}).get("vgroups", {}):
+            data["violations"].append({"op": op, "slb": slb_id, "vgroup": vgroup_id})
+
+
+#: Every world alive in this process, so the test suite can check each one's invariant.
+LIVE: weakref.WeakSet[SimState] = weakref.WeakSet()
+
+
 class SimState:
     """Holds the world dict; `op()` is the one door every simulated call goes through."""
 
     def __init__(self, data: dict[str, Any], *, path: str | Path | None = None) -> None:
+        LIVE.add(self)
         self.data = data
         self.path = Path(path) if path else None
         self._lock = threading.RLock()
@@ -115,7 +150,9 @@ class SimState:
                     request_id=f"sim-{calls[name]}",
                     next_step="try again" if fault.get("temporary", True) else "check the simulated world",
                 )
+            alive = weighted_groups(self.data)
             yield self.data
+            _check_no_group_emptied(self.data, alive, name)
             self._save()
 
     # ---- test and demo controls ----------------------------------------------------------
@@ -154,6 +191,16 @@ class SimState:
 
     def calls(self, op: str) -> int:
         return int(self._peek("calls").get(op, 0))
+
+    def violations(self) -> list[dict[str, Any]]:
+        """Writes that left a vServer group which carried traffic with no backend above weight 0."""
+        return list(self.snapshot().get("violations", []))
+
+    def take_violations(self) -> list[dict[str, Any]]:
+        """The violations so far, forgetting them (a test that causes one on purpose)."""
+        with self._mutate() as data:
+            found, data["violations"] = list(data["violations"]), []
+        return found
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock, self._file_lock():
