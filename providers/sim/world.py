@@ -57,5 +57,10 @@ class SimWorld:
         other = sum(r["weight"] for r in live if r["value"] != target)
         return mse_share(mse, other)
 
+    def controller_events(self, cluster: str, namespace: str, name: str) -> list[str]:
+        """Warnings the simulated cloud controller left on a Service (what it refused)."""
+        services = self.state.snapshot()["clusters"][cluster]["services"]
+        return list(services.get(f"{namespace}/{name}", {}).get("events", []))
+
     def raw(self) -> dict[str, Any]:
         return copy.deepcopy(self.state.snapshot())
