@@ -104,6 +104,11 @@ class SlbChoice:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SlbChoice:
         groups = tuple(MovedGroup(**{**g, "listeners": tuple(g["listeners"])}) for g in d.get("groups") or ())
+        if not groups and d.get("vgroup_id"):
+            # A record from before every listener moved: its one group, where that version put the
+            # gateway's nodes (port 80), so a rollback after an upgrade still reaches them.
+            port, protocol = int(d.get("port") or 0), str(d.get("protocol") or "TCP")
+            groups = (MovedGroup(d["vgroup_id"], d["vgroup_id"], (f"{port}/{protocol}",), port, 0, GATEWAY_HTTP_PORT),)
         return cls(d["namespace"], d["service"], d["slb_id"], groups, tuple(d.get("kept") or ()))
 
 

@@ -372,3 +372,24 @@ def test_a_gateway_source_with_ingress_listening_off_is_no_conflict(redis_url: s
     assert "Ingress listening off: step 1 switches it on" in out.text
     [source] = world.gateway.ingress_sources(gateway_id=GW)
     assert (source.ingress_class, source.enable_ingress, source.enable_status) == ("nginx", True, False)
+
+
+def test_a_record_from_the_one_listener_version_still_rolls_back(redis_url: str) -> None:
+    from commands.model import Migration
+
+    h = make_harness(redis_url, dwell_seconds=0)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 10")
+    m = h.migration()
+    old = m.to_dict()
+    old["slb"] = {"namespace": NS, "service": SVC, "slb_id": SLB, "port": 80, "protocol": "TCP",
+                  "vgroup_id": "rsp-demo-80"}
+    old["observed"] = {"mse": 10, "nginx": 100, "share": 9.09}
+    legacy = Migration.from_dict(old)
+    assert legacy.slb is not None and legacy.slb.vgroup_ids == ["rsp-demo-80"]
+    h.store.commit(expected_version=m.version, migration=legacy,
+                   event=h.engine.event("test", "upgrade", {}, m, m.phase, "record from the previous version"))
+    assert "9%" in h.ok("alice", "/migrate status").text
+    h.ok("alice", "/migrate rollback")
+    assert h.world.slb_split(SLB, "rsp-demo-80", GW) == 0
