@@ -1,8 +1,9 @@
 """The ACK cloud controller's Service annotations, and the set step 4b writes.
 
-After step 4b the NGINX Service reuses the SLB (`-id`) and manages only its own vServer group
-(`-vgroup-port`) without touching listeners, and `-weight` is the NGINX side's total weight:
-the only way to give MSE more than half the traffic, and 0 at cutover.
+After step 4b the NGINX Service reuses the SLB (`-id`) and manages only its own backends in the
+vServer groups it names (`-vgroup-port`) without touching listeners, and `-weight` is the NGINX
+side's total weight in each: the only way to give MSE more than half the traffic, and 0 at cutover.
+Only the load-balancer annotations are the controller's; every other annotation is left alone.
 """
 
 from __future__ import annotations

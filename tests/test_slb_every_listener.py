@@ -44,10 +44,28 @@ def _service(world: SimWorld) -> dict[str, str]:
     return dict(svc.annotations)
 
 
+def _world_with(vgroup_id: str, **backend: Any) -> SimWorld:
+    """The default world with one more backend in a group (left by someone else, or another Service)."""
+    world = SimWorld.from_seed()
+    with world.state._mutate() as data:
+        data["slbs"][SLB]["vgroups"][vgroup_id].append(backend)
+    return world
+
+
 def _approve(h: Harness, *verbs: str) -> None:
     for verb in verbs:
         h.ok("alice", f"/migrate {verb}")
         h.ok("bob", "/migrate approve")
+
+
+def _cut_over(redis_url: str, world: SimWorld | None = None) -> Harness:
+    """A migration at 50% verified and cut over: all traffic on MSE, the Service still there."""
+    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 100")
+    _approve(h, "verify", "cutover")
+    return h
 
 
 # ---- 1. every listener ------------------------------------------------------------------------
@@ -122,11 +140,8 @@ def test_an_https_listener_terminates_tls_so_mse_takes_it_on_its_http_port(redis
 
 
 def test_a_gateway_node_on_the_wrong_port_is_an_error_that_names_it(redis_url: str) -> None:
-    world = SimWorld.from_seed()
-    with world.state._mutate() as data:  # left by an earlier join on port 80 (the old bug)
-        data["slbs"][SLB]["vgroups"]["rsp-demo-443"].append(
-            {"server_id": "eni-gw-demo-1", "ip": "10.0.1.21", "port": 80, "weight": 0, "type": "eni",
-             "description": "mse/gw-demo"})
+    world = _world_with("rsp-demo-443", server_id="eni-gw-demo-1", ip="10.0.1.21", port=80, weight=0, type="eni",
+                        description="mse/gw-demo")  # left by an earlier join on port 80 (the old bug)
     h = make_harness(redis_url, world=world)
     _to_method(h)
     out = h.say("alice", "/migrate switch")
@@ -138,11 +153,8 @@ def test_a_gateway_node_on_the_wrong_port_is_an_error_that_names_it(redis_url: s
 
 
 def test_a_server_on_two_ports_gets_each_weight_it_is_given(redis_url: str) -> None:
-    world = SimWorld.from_seed()
-    with world.state._mutate() as data:
-        data["slbs"][SLB]["vgroups"]["rsp-demo-80"].append(
-            {"server_id": "i-nginx-1", "ip": "10.0.0.11", "port": 30081, "weight": 50,
-             "description": "k8s/30081/nginx-ingress-lb/ingress-nginx/demo-cluster"})
+    world = _world_with("rsp-demo-80", server_id="i-nginx-1", ip="10.0.0.11", port=30081, weight=50,
+                        description="k8s/30081/nginx-ingress-lb/ingress-nginx/demo-cluster")
     one = next(b for b in world.slb.backends(vgroup_id="rsp-demo-80") if b.key == ("i-nginx-1", 30080))
     world.slb.set_weights(vgroup_id="rsp-demo-80", backends=[dataclasses.replace(one, weight=7)])
     held = {b.key: b.weight for b in world.slb.backends(vgroup_id="rsp-demo-80")}
@@ -197,11 +209,8 @@ def test_the_simulated_controller_refuses_a_controller_named_group_and_a_tagged_
 
 
 def test_a_group_of_another_service_is_refused_at_method_time_before_anything_changes(redis_url: str) -> None:
-    world = SimWorld.from_seed()
-    with world.state._mutate() as data:
-        data["slbs"][SLB]["vgroups"]["rsp-demo-443"].append(
-            {"server_id": "i-other", "ip": "10.0.0.99", "port": 31000, "weight": 100,
-             "description": "k8s/31000/other-lb/other/demo-cluster"})
+    world = _world_with("rsp-demo-443", server_id="i-other", ip="10.0.0.99", port=31000, weight=100,
+                        description="k8s/31000/other-lb/other/demo-cluster")
     before = world.raw()
     h = make_harness(redis_url, world=world)
     out = _to_method(h)
@@ -260,11 +269,7 @@ def test_rollback_zeroes_nodes_the_gateway_added_after_the_switch_and_restores_n
 
 
 def test_rollback_after_cutover_brings_nginx_back_first_and_cancels_the_pending_complete(redis_url: str) -> None:
-    h = make_harness(redis_url, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 100")
-    _approve(h, "verify", "cutover")
+    h = _cut_over(redis_url)
     assert h.world.slb_split(SLB, "rsp-demo-443", GW) == 100
     asked = h.ok("alice", "/migrate complete")
     assert asked.approval is not None
@@ -307,12 +312,8 @@ def test_after_cutover_mse_keeps_the_traffic_until_nginx_really_has_weight_again
     world = SimWorld.from_seed()
     lazy = LazyController(world)
     world.cluster = lambda cluster_id: lazy  # type: ignore[method-assign]
-    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    h = _cut_over(redis_url, world)
     h.engine.sleep = lambda s: None
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 100")
-    _approve(h, "verify", "cutover")
     lazy.lazy = True
     out = h.say("carol", "/migrate rollback")
     assert not out.ok and "NGINX's backends in rsp-demo-80 have no weight yet" in out.text
@@ -345,11 +346,7 @@ def test_the_invariant_checker_catches_an_emptied_group() -> None:
 
 
 def test_complete_refuses_deleting_the_service_while_a_group_would_be_left_empty(redis_url: str) -> None:
-    h = make_harness(redis_url, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 100")
-    _approve(h, "verify", "cutover")
+    h = _cut_over(redis_url)
     mse = [b for b in h.world.slb.backends(vgroup_id="rsp-demo-443") if b.ip.startswith("10.0.1.")]
     h.world.slb.set_weights(vgroup_id="rsp-demo-443", backends=[dataclasses.replace(b, weight=0) for b in mse])
     h.world.state.take_violations()  # someone zeroed MSE by hand after the cutover: the test's own doing
