@@ -17,6 +17,7 @@ import redis
 from bot.keys import BotKeys
 from bot.logging import context
 from commands.model import Migration
+from commands.render import held
 
 log = logging.getLogger("migrate.bot.requests")
 RESULTS = ("ok", "refused", "error", "duplicate")
@@ -136,13 +137,15 @@ class Metrics:
 
     def _render_weights(self, out: list[str], migrations: list[Migration]) -> None:
         """Read from the store at scrape time: the gauges always show the record, never a stale copy."""
-        gauges = (("migrate_mse_weight", "MSE weight of each active migration (0..100)."),
-                  ("migrate_nginx_weight", "NGINX weight of each active migration (0..100)."),
-                  ("migrate_mse_share_ratio", "Share of traffic on MSE for each active migration (0..1)."))
+        gauges = (("migrate_mse_weight", "MSE weight of each active migration (0..100), as last read back."),
+                  ("migrate_nginx_weight", "NGINX weight of each active migration (0..100), as last read back."),
+                  ("migrate_mse_share_ratio", "Share of traffic on MSE for each active migration (0..1), "
+                                              "the lowest moved group's as last read back."))
         for i, (name, help_text) in enumerate(gauges):
             _family(out, name, "gauge", help_text)
             for m in migrations:
-                value = (m.mse_weight, m.nginx_weight, round(m.weights.share / 100, 6))[i]
+                share, mse, nginx = held(m)
+                value = (mse, nginx, round(share / 100, 6))[i]
                 out.append(_sample(name, {"migration": m.id, "cluster": m.cluster}, value))
 
     def _counters(self, out: list[str], name: str, help_text: str, key: str, labels: tuple[str, str], *,

@@ -19,7 +19,7 @@ from commands.errors import MigrateError
 from commands.model import Migration, StepIntent
 from commands.outcome import Outcome
 from commands.phases import WEIGHTS_UNLOCKED
-from commands.render import clock_time
+from commands.render import clock_time, weights_line
 
 #: An intent this old belongs to a process that died: a live step writes its result (or its
 #: failure) well within it, retries included (a rollback's 10 attempts at a 10 s read timeout
@@ -60,7 +60,7 @@ class TimedWork:
         now, out = self.clock(), []
         for m in self.store.active_migrations():
             if self._dwell_over(m, now) and self.once(f"dwell:{m.id}:{m.last_weight_change_at:.3f}"):
-                out.append(Notice(m, f"Dwell over: the next weight increase is allowed now ({m.weights.describe()})."))
+                out.append(Notice(m, f"Dwell over: the next weight increase is allowed now ({weights_line(m)})."))
             intent = m.intent
             if intent is not None and intent.op == "switch_slb" and now - intent.started_at >= SLB_REMINDER_S \
                     and self.once(f"slb-detached:{m.id}:{intent.id}"):

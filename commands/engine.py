@@ -13,13 +13,14 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from commands import grammar, steps
-from commands.errors import Conflict, MigrateError, NotAllowed, ProviderError
+from commands.errors import Conflict, MigrateError, NotAllowed, Overtaken, ProviderError
 from commands.model import Approval, Event, Migration, StepIntent
 from commands.outcome import Outcome, Request
-from commands.phases import WEIGHTS_UNLOCKED, Phase, transition_for
+from commands.phases import ROLLBACK_OPEN, Phase, transition_for
 from commands.policy import Policy
 from commands.ports import Store, World
 from commands.render import clock_time, status_text
@@ -208,10 +209,13 @@ class Engine:
     def _carry_out(self, m1: Migration, intent: StepIntent, *,
                    resumed_from: StepIntent | None = None) -> tuple[Migration, str]:
         attempts = ROLLBACK_ATTEMPTS if intent.verb == "rollback" else STEP_ATTEMPTS
+        ours = {intent.id, resumed_from.id if resumed_from else intent.id}
         for attempt in range(1, attempts + 1):
             try:
-                result = steps.STEPS[intent.op](self.world, m1, intent)
+                result = steps.STEPS[intent.op](self.world, m1, intent, guard=partial(self._still_ours, m1.id, ours))
                 break
+            except Overtaken:
+                return self._superseded(self._require(m1.id), intent, "stopped before its last write")
             except ProviderError as exc:
                 if exc.temporary and attempt < attempts:
                     self.sleep(min(2.0, 0.05 * 2 ** attempt))
@@ -224,6 +228,12 @@ class Engine:
                                            code="InternalError", operation=intent.op)
                 raise self._failed(m1, intent, unexpected) from exc
         return self._finish(m1, intent, result, resumed_from=resumed_from)
+
+    def _still_ours(self, migration_id: str, ours: set[str]) -> None:
+        """The guard a step asks right before a write that must not land after a rollback's."""
+        current = self._require(migration_id)
+        if current.intent is None or current.intent.id not in ours:
+            raise Overtaken(f"{migration_id}: another step took over")
 
     def _finish(self, m1: Migration, intent: StepIntent, result: steps.StepResult, *,
                 resumed_from: StepIntent | None = None) -> tuple[Migration, str]:
@@ -279,7 +289,7 @@ class Engine:
 
         So the newer target is written again (idempotent), and the audit trail says so.
         """
-        if intent.op in ("weights", "cutover") and current.phase in WEIGHTS_UNLOCKED and current.method:
+        if intent.op in ("weights", "cutover") and current.phase in ROLLBACK_OPEN and current.method:
             newer = current.intent.args if current.intent and current.intent.op == "weights" else {
                 "mse": current.mse_weight, "nginx": current.nginx_weight}
             enforce = StepIntent(id=new_id("s"), op="weights", verb="rollback", user=intent.user,

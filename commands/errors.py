@@ -5,6 +5,7 @@
     ├── NotAllowed               the user may not, or the phase does not allow it
     │   └── TransitionNotAllowed "Can't X when in Y", with what is still possible
     ├── Conflict                 someone else changed the record first; re-read and retry
+    │   └── Overtaken            a running step's record was taken over (a rollback): stop before writing
     ├── StoreUnavailable         Redis did not answer; nothing was changed
     └── ProviderError            a cloud or cluster call failed: code, meaning, next step
 """
@@ -30,6 +31,10 @@ class TransitionNotAllowed(NotAllowed):
 
 class Conflict(MigrateError):
     """A compare-and-set lost: the record changed since it was read."""
+
+
+class Overtaken(Conflict):
+    """A step's intent is no longer the record's: another step (a rollback) took over."""
 
 
 class StoreUnavailable(MigrateError):

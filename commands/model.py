@@ -90,6 +90,7 @@ class SlbChoice:
     slb_id: str
     groups: tuple[MovedGroup, ...] = ()
     kept: tuple[str, ...] = ()
+    legacy: bool = False  # chosen by the version that moved one listener: `switch` asks for `method` again
 
     @property
     def vgroup_ids(self) -> list[str]:
@@ -109,7 +110,9 @@ class SlbChoice:
             # gateway's nodes (port 80), so a rollback after an upgrade still reaches them.
             port, protocol = int(d.get("port") or 0), str(d.get("protocol") or "TCP")
             groups = (MovedGroup(d["vgroup_id"], d["vgroup_id"], (f"{port}/{protocol}",), port, 0, GATEWAY_HTTP_PORT),)
-        return cls(d["namespace"], d["service"], d["slb_id"], groups, tuple(d.get("kept") or ()))
+            return cls(d["namespace"], d["service"], d["slb_id"], groups, legacy=True)
+        return cls(d["namespace"], d["service"], d["slb_id"], groups, tuple(d.get("kept") or ()),
+                   bool(d.get("legacy")))
 
 
 @dataclass(frozen=True)

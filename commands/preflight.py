@@ -15,6 +15,7 @@ MIN_GATEWAY_VERSION = (1, 2, 22)
 class Preflight:
     notes: list[str] = field(default_factory=list)
     already_listening: bool = False
+    source_existed: bool = False  # a source for the cluster was there (maybe with listening off): abort keeps it
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -61,4 +62,4 @@ def preflight(world: World, *, cluster: str, gateway: str, ingress_class: str) -
         notes.append(f"already listening to class {ingress_class}")
     if notes_off:
         notes.append(notes_off)
-    return Preflight(notes, already)
+    return Preflight(notes, already, already or bool(notes_off))

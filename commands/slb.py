@@ -9,10 +9,11 @@ NGINX comes back before MSE leaves, MSE holds weight before NGINX leaves.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from commands import ccm, faq
-from commands.errors import ProviderError
+from commands.errors import Overtaken, ProviderError
 from commands.model import Migration, MovedGroup, SlbChoice
 from commands.ports import Backend, GatewayJoin, World
 from commands.traffic import mse_share, spread
@@ -174,16 +175,27 @@ def shift(world: World, m: Migration, *, mse: int, nginx: int, nginx_first: bool
     return observe(m, held, mse=mse, nginx=nginx)
 
 
-def cutover(world: World, m: Migration, *, mse: int) -> dict[str, Any]:
-    """4d: MSE holds weight in every group first; only then does NGINX's weight go to 0."""
+def cutover(world: World, m: Migration, *, mse: int, guard: Callable[[], None]) -> dict[str, Any]:
+    """4d: MSE holds weight in every group first; only then does NGINX's weight go to 0.
+
+    `guard` is asked right before that write, and again right after it: a rollback that took
+    over meanwhile has brought NGINX back, so a late `-weight: 0` is undone at once (the engine
+    then re-applies the rollback's weights, NGINX first).
+    """
     s = choice(m)
     before = observe(m, reach_mse(world, m, mse), mse=mse, nginx=m.nginx_weight)
     empty = [vg for vg, v in before["groups"].items() if v["mse"] <= 0]
     if empty:
         raise ProviderError(f"MSE holds no weight in {', '.join(empty)}: NGINX cannot leave", code="GroupWouldBeEmpty",
                             next_step="`/migrate status` shows the groups; put MSE's nodes back with `/migrate switch`")
-    svc = world.cluster(m.cluster).patch_service_annotations(namespace=s.namespace, name=s.service,
-                                                             changes={ccm.WEIGHT: "0"})
+    guard()
+    cluster = world.cluster(m.cluster)
+    svc = cluster.patch_service_annotations(namespace=s.namespace, name=s.service, changes={ccm.WEIGHT: "0"})
+    try:
+        guard()  # a rollback may have taken over between the check and the write: undo ours at once
+    except Overtaken:
+        cluster.patch_service_annotations(namespace=s.namespace, name=s.service, changes={ccm.WEIGHT: "100"})
+        raise
     if faq.nginx_still_weighted(dict(svc.annotations)):
         raise ProviderError(faq.sentence(faq.SERVICE_NOT_MATCH), code=faq.SERVICE_NOT_MATCH, temporary=True)
     return read(world, m, mse=mse, nginx=0)
@@ -201,13 +213,21 @@ def left_empty_by_delete(world: World, m: Migration) -> list[str]:
 
 
 def switch(world: World, m: Migration, target: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """Detach the SLB, wrr on every moved listener, groups renamed, MSE in on the right ports at 0,
-    then the Service's load-balancer annotations; returns what was read back and what was done."""
+    """MSE in on the right ports at 0, then detach the SLB, wrr on every moved listener, groups
+    renamed, then the Service's load-balancer annotations; returns what was read back and done.
+
+    The gateway joins first, while the controller still manages the SLB (it leaves backends that
+    are not its own alone, cloud-api.md §2): a join that fails or is slow to show then leaves
+    nothing detached, and 4a and 4b follow each other with nothing in between.
+    """
     s = choice(m)
     done: list[str] = []
     lb = world.slb.describe(slb_id=s.slb_id)
     if lb is None:
         raise ProviderError(f"SLB {s.slb_id} no longer exists", code="InvalidLoadBalancerId.NotFound")
+    _join(world, m)
+    _check_joined(m, read(world, m, mse=0, nginx=100))
+    reach_mse(world, m, 0)
     present = [t for t in ccm.CCM_TAGS if t in lb.tags]
     if present:  # while these are on, the controller refuses `-id` (cloud-api.md §2)
         world.slb.set_tags(slb_id=s.slb_id, tags={}, remove=present)
@@ -223,10 +243,6 @@ def switch(world: World, m: Migration, target: dict[str, str]) -> tuple[dict[str
         if ccm.is_ccm_name(world.slb.vgroup(vgroup_id=g.vgroup_id).name):
             world.slb.rename_vgroup(vgroup_id=g.vgroup_id, name=our_name(m, g))
             done.append(f"{g.vgroup_id} renamed {our_name(m, g)}")
-    _join(world, m)
-    observed = read(world, m, mse=0, nginx=100)
-    _check_joined(m, observed)
-    reach_mse(world, m, 0)
     _write_annotations(world, m, target)
     return read(world, m, mse=0, nginx=int(target.get(ccm.WEIGHT, "100"))), done
 
@@ -297,8 +313,9 @@ def restore(world: World, m: Migration) -> list[str]:
         missing = {k: v for k, v in saved.get("tags", {}).items() if lb.tags.get(k) != v}
         if missing:
             world.slb.set_tags(slb_id=s.slb_id, tags=missing)
+        schedulers = saved.get("schedulers") or _legacy_scheduler(s, saved)
         for li in lb.listeners:
-            before = saved.get("schedulers", {}).get(f"{li.port}/{li.protocol}")
+            before = schedulers.get(f"{li.port}/{li.protocol}")
             if before and li.scheduler != before:
                 world.slb.set_scheduler(slb_id=s.slb_id, port=li.port, protocol=li.protocol, scheduler=before)
         done.append("group names, SLB tags and schedulers restored")
@@ -306,7 +323,17 @@ def restore(world: World, m: Migration) -> list[str]:
     svc = cluster.get_service(namespace=s.namespace, name=s.service)
     if svc is not None:
         changes = ccm.annotation_changes(svc.annotations, ccm.lb_annotations(saved.get("annotations", {})))
+        if "schedulers" not in saved:  # switched by the version that deleted every annotation: all come back
+            changes.update({k: v for k, v in saved.get("annotations", {}).items()
+                            if not ccm.is_lb_annotation(k) and svc.annotations.get(k) != v})
         if changes:
             cluster.patch_service_annotations(namespace=s.namespace, name=s.service, changes=changes)
     done.append("Service load-balancer annotations restored")
     return done
+
+
+def _legacy_scheduler(s: SlbChoice, saved: dict[str, Any]) -> dict[str, str]:
+    """The one listener's scheduler, as the one-listener version kept it (`saved["scheduler"]`)."""
+    if not saved.get("scheduler") or not s.groups:
+        return {}
+    return {s.groups[0].listeners[0]: str(saved["scheduler"])}

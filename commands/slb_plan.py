@@ -8,7 +8,7 @@ controller would refuse once the SLB is detached is found here, before anything 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from commands import ccm
@@ -63,8 +63,12 @@ def gateway_port(svc: Service, listener_port: int, protocol: str) -> int:
 
 
 def plan(svc: Service, lb: LoadBalancer, groups: Mapping[str, VServerGroup], *, cluster: str,
-         narrow: Sequence[tuple[int, str]] = ()) -> SlbPlan:
-    """The groups to move (all that carry the Service, or those of the `narrow` listeners)."""
+         narrow: Sequence[tuple[int, str]] = (), gateway_ips: Collection[str] = ()) -> SlbPlan:
+    """The groups to move (all that carry the Service, or those of the `narrow` listeners).
+
+    `gateway_ips` are the MSE nodes' addresses: a node already in a group on its gateway port
+    (an earlier join) is fine; any other backend that is not NGINX's is refused by name.
+    """
     ns, name = svc.namespace, svc.name
     problems: list[str] = []
     owner = lb.tags.get("ack.aliyun.com", "")
@@ -92,8 +96,8 @@ def plan(svc: Service, lb: LoadBalancer, groups: Mapping[str, VServerGroup], *, 
             kept += [f"{li} ({vgroup_id})" for li in names]
             continue
         group = groups[vgroup_id]
-        problems += _refusals(svc, group, names)
         port, protocol = int(names[0].split("/")[0]), names[0].split("/")[1]
+        problems += _refusals(svc, group, names, gateway_port(svc, port, protocol), set(gateway_ips))
         nginx = [b for b in group.backends if ccm.serves(b.description, namespace=ns, service=name)]
         moved.append(MovedGroup(vgroup_id, group.name, tuple(names), port, _backend_port(nginx),
                                 gateway_port(svc, port, protocol)))
@@ -103,8 +107,11 @@ def plan(svc: Service, lb: LoadBalancer, groups: Mapping[str, VServerGroup], *, 
     return SlbPlan(tuple(moved), tuple(kept), problems)
 
 
-def _refusals(svc: Service, group: VServerGroup, listeners: list[str]) -> list[str]:
-    """What the controller would refuse for this group once it names it in `-vgroup-port`."""
+def _refusals(svc: Service, group: VServerGroup, listeners: list[str], mse_port: int,
+              gateway_ips: set[str]) -> list[str]:
+    """What the controller would refuse for this group once it names it in `-vgroup-port`, and
+    backends the bot would otherwise count as MSE's (everything in a moved group that is not
+    NGINX's is weighted and rolled back as MSE's)."""
     out = []
     key = ccm.parse_ccm_key(group.name)
     if key is not None and (key[2], key[3]) != (svc.name, svc.namespace):
@@ -114,6 +121,12 @@ def _refusals(svc: Service, group: VServerGroup, listeners: list[str]) -> list[s
                      and not ccm.serves(b.description, namespace=svc.namespace, service=svc.name)})
     if others:
         out.append(f"group {group.id} also holds backends of {others[0]}: it is shared with another Service")
+    strangers = [f"{b.server_id}:{b.port}" for b in group.backends
+                 if not ccm.parse_ccm_key(b.description) and not (b.ip in gateway_ips and b.port == mse_port)]
+    if strangers:
+        out.append(f"group {group.id} holds {', '.join(strangers)}, neither NGINX's backend nor the gateway's on "
+                   f"port {mse_port}: remove it from the group in the SLB console (or say why it belongs there), "
+                   "since the bot would weight and roll it back as MSE's")
     ports = {p.port for p in svc.ports}
     for li in listeners:
         port, protocol = int(li.split("/")[0]), li.split("/")[1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from commands import ccm, slb
 from commands.errors import ProviderError
@@ -26,10 +26,21 @@ class StepResult:
     changes: dict[str, Any] = field(default_factory=dict)
 
 
-StepFn = Callable[[World, Migration, StepIntent], StepResult]
+Guard = Callable[[], None]
 
 
-def listen(world: World, m: Migration, intent: StepIntent) -> StepResult:
+def unguarded() -> None:
+    """A guard that never objects (a step run outside the engine, e.g. a re-apply)."""
+
+
+class StepFn(Protocol):
+    """A step: the world, the record, its intent; `guard()` raises Overtaken once another intent
+    (a rollback) took the record over, and is called right before a write that must not land late."""
+
+    def __call__(self, world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = ...) -> StepResult: ...
+
+
+def listen(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
     """Step 1: the gateway watches the cluster's Ingresses of one class, without writing their status."""
     world.gateway.listen(gateway_id=m.gateway, cluster=m.cluster, ingress_class=m.ingress_class)
     saved = {**m.saved, "listen_created": bool(intent.args.get("created", True))}
@@ -37,7 +48,7 @@ def listen(world: World, m: Migration, intent: StepIntent) -> StepResult:
                       {"saved": saved})
 
 
-def switch_slb(world: World, m: Migration, intent: StepIntent) -> StepResult:
+def switch_slb(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
     """4a + 4b back to back, over every moved group (see `commands/slb.py`)."""
     m = dataclasses.replace(m, saved={**m.saved, **intent.args["saved"]})
     observed, done = slb.switch(world, m, intent.args["annotations"])
@@ -49,7 +60,7 @@ def switch_slb(world: World, m: Migration, intent: StepIntent) -> StepResult:
                              "nginx_weight": int(intent.args["annotations"].get(ccm.WEIGHT, "100"))})
 
 
-def switch_dns(world: World, m: Migration, intent: StepIntent) -> StepResult:
+def switch_dns(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
     """DNS method: a disabled MSE record next to each domain's records, with weighted round robin on."""
     gw = world.gateway.get_gateway(gateway_id=m.gateway)
     if gw is None:
@@ -72,7 +83,7 @@ def switch_dns(world: World, m: Migration, intent: StepIntent) -> StepResult:
     return StepResult(text, {"saved": saved, "mse_weight": 0, "nginx_weight": 100})
 
 
-def weights(world: World, m: Migration, intent: StepIntent) -> StepResult:
+def weights(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
     """4c (and rollback): reach the MSE and NGINX totals the intent names, then read them back."""
     mse, nginx = int(intent.args["mse"]), int(intent.args["nginx"])
     if m.method == "slb":
@@ -137,11 +148,15 @@ def read_dns_weights(world: World, m: Migration) -> dict[str, Any]:
     return {"domains": per_domain}
 
 
-def cutover(world: World, m: Migration, intent: StepIntent) -> StepResult:
-    """4d: NGINX's side goes to 0 (Service weight annotation, or NGINX DNS records disabled)."""
-    mse = m.mse_weight or 100
+def cutover(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
+    """4d: NGINX's side goes to 0 (Service weight annotation, or NGINX DNS records disabled).
+
+    MSE takes its full weight (100) first: a share verified at 1 would otherwise put every
+    connection on one gateway node (weight 1 spread over three is 1, 0, 0).
+    """
+    mse = 100
     if m.method == "slb":
-        observed = slb.cutover(world, m, mse=mse)
+        observed = slb.cutover(world, m, mse=mse, guard=guard)
         text = f"Service weight annotation set to 0; SLB holds {slb.describe(observed)}"
         kept = slb.choice(m).kept
         if kept:
@@ -154,7 +169,7 @@ def cutover(world: World, m: Migration, intent: StepIntent) -> StepResult:
     return StepResult(text, {"mse_weight": mse, "nginx_weight": 0, "observed": observed})
 
 
-def complete(world: World, m: Migration, intent: StepIntent) -> StepResult:
+def complete(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
     """Step 5: optionally delete the NGINX Service (an approved step); the bot's part ends."""
     text = "migration complete"
     if intent.args.get("delete_service") and m.slb is not None:
@@ -165,12 +180,15 @@ def complete(world: World, m: Migration, intent: StepIntent) -> StepResult:
                                 temporary=False, next_step="`/migrate complete` without `delete-service=yes`")
         deleted = world.cluster(m.cluster).delete_service(namespace=m.slb.namespace, name=m.slb.service)
         text += f"; Service {m.slb.namespace}/{m.slb.service} {'deleted' if deleted else 'was already gone'}"
+    elif m.slb is not None and m.slb.kept:
+        text += (f"; {', '.join(m.slb.kept)} still send to NGINX: keep the NGINX Ingress Controller and its "
+                 "Service until they move too")
     else:
         text += "; the NGINX Ingress Controller and its Service can now be uninstalled when you choose"
     return StepResult(text, {})
 
 
-def restore(world: World, m: Migration, intent: StepIntent) -> StepResult:
+def restore(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
     """Abort: undo what the bot changed, in the order that keeps traffic on NGINX throughout."""
     done: list[str] = []
     saved = m.saved

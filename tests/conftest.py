@@ -101,14 +101,18 @@ def redis_url(redis_server: str) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def no_group_left_empty() -> Iterator[None]:
-    """Every simulated world a test touched kept the rule that no serving vServer group is ever
+    """Every simulated world a test made kept the rule that no serving vServer group is ever
     emptied (providers/sim/state.py records each write that broke it): a test fails on it."""
-    from providers.sim.state import LIVE
+    from providers.sim import state
 
-    yield
+    state.TRACKED = made = []
+    try:
+        yield
+    finally:
+        state.TRACKED = None
     broken = []
-    for state in list(LIVE):
-        if state.path is not None and not state.path.exists():
+    for world in made:
+        if world.path is not None and not world.path.exists():
             continue
-        broken += state.take_violations()
+        broken += world.take_violations()
     assert not broken, f"a write left a serving vServer group with no backend above weight 0: {broken}"

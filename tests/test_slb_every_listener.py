@@ -139,14 +139,45 @@ def test_an_https_listener_terminates_tls_so_mse_takes_it_on_its_http_port(redis
     assert {b["port"] for b in _mse(world, "rsp-demo-443")} == {80}
 
 
-def test_a_gateway_node_on_the_wrong_port_is_an_error_that_names_it(redis_url: str) -> None:
+def test_a_gateway_node_on_the_wrong_port_is_refused_at_method_time_naming_it(redis_url: str) -> None:
     world = _world_with("rsp-demo-443", server_id="eni-gw-demo-1", ip="10.0.1.21", port=80, weight=0, type="eni",
                         description="mse/gw-demo")  # left by an earlier join on port 80 (the old bug)
+    before = world.raw()["slbs"]
     h = make_harness(redis_url, world=world)
+    out = _to_method(h)
+    assert not out.ok and "rsp-demo-443 holds eni-gw-demo-1:80" in out.text and "port 443" in out.text
+    assert world.raw()["slbs"] == before and h.migration().phase is Phase.CHECKED
+
+
+def test_a_stranger_in_a_moved_group_is_refused_before_anything_changes(redis_url: str) -> None:
+    world = _world_with("rsp-demo-80", server_id="i-canary", ip="10.0.0.50", port=8080, weight=10,
+                        description="manual canary")
+    before = world.raw()["slbs"]
+    h = make_harness(redis_url, world=world)
+    out = _to_method(h)
+    assert not out.ok and "rsp-demo-80 holds i-canary:8080, neither NGINX's backend nor the gateway's" in out.text
+    assert world.raw()["slbs"] == before
+
+
+def test_a_failed_join_leaves_the_slb_attached(redis_url: str) -> None:
+    h = make_harness(redis_url)
     _to_method(h)
-    out = h.say("alice", "/migrate switch")
-    assert not out.ok and "eni-gw-demo-1:80" in out.text and "rsp-demo-443" in out.text and "port 443" in out.text
-    assert h.migration().phase is Phase.METHOD_CHOSEN
+    tags = h.world.raw()["slbs"][SLB]["tags"]
+    h.world.state.fail_next("mse.join_slb", times=3, code="ServiceUnavailable")
+    assert not h.say("alice", "/migrate switch").ok
+    slb = h.world.raw()["slbs"][SLB]
+    assert slb["tags"] == tags and all(ccm.is_ccm_name(n) for n in slb["vgroup_names"].values())  # nothing detached
+    assert h.ok("alice", "/migrate switch").ok  # the retry finishes it
+
+
+def test_method_is_refused_while_a_failed_switch_is_queued(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    _to_method(h)
+    h.world.state.fail_next("k8s.patch_service_annotations", times=3, code="Forbidden", temporary=False)
+    assert not h.say("alice", "/migrate switch").ok
+    out = h.say("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb listener=80/TCP")
+    assert not out.ok and "`/migrate switch` retries it" in out.text and "abort" in out.text
+    assert h.migration().slb is not None and len(h.migration().slb.groups) == 2  # type: ignore[union-attr]
 
 
 # ---- 3. backends keyed by (server id, port) -----------------------------------------------------------
@@ -390,3 +421,117 @@ def test_a_record_from_the_one_listener_version_still_rolls_back(redis_url: str)
     assert "9%" in h.ok("alice", "/migrate status").text
     h.ok("alice", "/migrate rollback")
     assert h.world.slb_split(SLB, "rsp-demo-80", GW) == 0
+
+
+def test_a_one_listener_record_not_yet_switched_asks_for_method_again(redis_url: str) -> None:
+    from commands.model import Migration
+
+    h = make_harness(redis_url)
+    _to_method(h)
+    m = h.migration()
+    old = m.to_dict()
+    old["slb"] = {"namespace": NS, "service": SVC, "slb_id": SLB, "port": 443, "protocol": "TCP",
+                  "vgroup_id": "rsp-demo-443"}
+    h.store.commit(expected_version=m.version, migration=Migration.from_dict(old),
+                   event=h.engine.event("test", "upgrade", {}, m, m.phase, "record from the previous version"))
+    out = h.say("alice", "/migrate switch")
+    assert not out.ok and "moved one listener only" in out.text and "/migrate method slb service=" in out.text
+    assert h.world.raw()["slbs"][SLB]["tags"]  # nothing was detached
+    h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
+    h.ok("alice", "/migrate switch")
+    assert {b["port"] for b in _mse(h.world, "rsp-demo-443")} == {443}
+
+
+def test_abort_of_a_record_switched_by_the_one_listener_version_brings_every_annotation_back(redis_url: str) -> None:
+    from commands.model import Migration
+
+    h = make_harness(redis_url)
+    original = _service(h.world)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    m = h.migration()
+    old = m.to_dict()
+    old["saved"] = {k: v for k, v in old["saved"].items() if k not in ("schedulers", "annotations")}
+    old["saved"].update(annotations=original, scheduler="rr")
+    # what that version's 4b left: every annotation replaced by the generated set
+    h.world.cluster(CLUSTER).patch_service_annotations(
+        namespace=NS, name=SVC, changes={k: None for k in original if not ccm.is_lb_annotation(k)})
+    h.store.commit(expected_version=m.version, migration=Migration.from_dict(old),
+                   event=h.engine.event("test", "upgrade", {}, m, m.phase, "record from the previous version"))
+    h.ok("alice", "/migrate abort")
+    h.ok("bob", "/migrate approve")
+    assert _service(h.world) == original  # Helm's and external-dns's annotations too
+    assert {li["port"]: li["scheduler"] for li in h.world.raw()["slbs"][SLB]["listeners"]}[80] == "rr"
+
+
+def test_abort_keeps_a_gateway_source_that_was_there_before_with_listening_off(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    with world.state._mutate() as data:
+        data["gateways"][GW]["sources"][CLUSTER] = {"id": "src-pre", "ingress_class": "mse", "enable_ingress": False}
+    h = make_harness(redis_url, world=world)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate abort")
+    assert [s.id for s in world.gateway.ingress_sources(gateway_id=GW)] == ["src-pre"]
+
+
+def test_cutover_gives_every_gateway_node_weight_even_when_verified_at_one(redis_url: str) -> None:
+    h = make_harness(redis_url, dwell_seconds=0)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 1")
+    _approve(h, "verify", "cutover")
+    for vgroup_id in ("rsp-demo-80", "rsp-demo-443"):
+        assert all(b["weight"] > 0 for b in _mse(h.world, vgroup_id))  # not 1, 0, 0
+
+
+def test_a_rollback_before_the_cutovers_check_stops_its_write(redis_url: str) -> None:
+    import threading
+
+    h = _cut_over_ready(redis_url)
+    patches = h.world.state.calls("k8s.patch_service_annotations")
+    arrived, release = h.world.state.hold("slb.backends")  # the cutover reads the groups before its check
+    cut: list[Any] = []
+    thread = threading.Thread(target=lambda: cut.append(h.say("bob", "/migrate approve")))
+    thread.start()
+    assert arrived.wait(5)
+    back = h.say("carol", "/migrate rollback")
+    assert back.ok and "all traffic on NGINX" in back.text
+    release.set()
+    thread.join(10)
+    assert "overtaken" in cut[0].text and "Next: raise the weight" in cut[0].text
+    assert _service(h.world)[ccm.WEIGHT] == "100" and h.migration().phase is Phase.SHIFTING
+    for vgroup_id in ("rsp-demo-80", "rsp-demo-443"):
+        assert h.world.slb_split(SLB, vgroup_id, GW) == 0
+    assert h.world.state.calls("k8s.patch_service_annotations") == patches  # `-weight: 0` was never written
+
+
+def test_a_rollback_during_the_cutovers_write_has_it_undone_at_once(redis_url: str) -> None:
+    import threading
+
+    h = _cut_over_ready(redis_url)
+    arrived, release = h.world.state.hold("k8s.patch_service_annotations")  # past the check, the write held
+    cut: list[Any] = []
+    thread = threading.Thread(target=lambda: cut.append(h.say("bob", "/migrate approve")))
+    thread.start()
+    assert arrived.wait(5)
+    assert h.say("carol", "/migrate rollback").ok
+    release.set()
+    thread.join(10)
+    # The late `-weight: 0` emptied the groups for the one write it took to undo it; nothing more.
+    assert [v["op"] for v in h.world.state.take_violations()] == ["k8s.patch_service_annotations"] * 2
+    assert "overtaken" in cut[0].text
+    assert _service(h.world)[ccm.WEIGHT] == "100" and h.migration().phase is Phase.SHIFTING
+    for vgroup_id in ("rsp-demo-80", "rsp-demo-443"):
+        assert h.world.slb_split(SLB, vgroup_id, GW) == 0
+        assert sum(b["weight"] for b in _group(h.world, vgroup_id)) == 100
+
+
+def _cut_over_ready(redis_url: str) -> Harness:
+    """Verified at 50%, with a cutover asked for and waiting for its approval."""
+    h = make_harness(redis_url, dwell_seconds=0)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 100")
+    _approve(h, "verify")
+    h.ok("alice", "/migrate cutover")
+    return h

@@ -15,7 +15,7 @@ from commands.errors import NotAllowed
 from commands.grammar import Command
 from commands.model import Approval, Migration
 from commands.outcome import Outcome, Request
-from commands.phases import BEFORE_SWITCH, Phase, transition_for
+from commands.phases import BEFORE_SWITCH, NEXT_STEP, Phase, transition_for
 from commands.render import clock_time, weights_line
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ WHAT_HAPPENS = {
     "accept": "accept the blocking route-check findings and move on to step 3",
     "verify": "Complete Traffic Verification: lock the weights at {weights}; after this the weight cannot be "
               "raised or lowered, but `/migrate rollback` still brings all traffic back to NGINX until `complete`",
-    "cutover": "step 4d: send ALL traffic to MSE (NGINX's weight to 0)",
+    "cutover": "step 4d: send ALL traffic{moved} to MSE (NGINX's weight to 0){kept}",
     "complete": "step 5: mark the migration complete{delete}",
     "abort": "abort: take MSE out of the traffic path and restore the Service, SLB and DNS as they were",
 }
@@ -35,7 +35,10 @@ def summary_for(verb: str, m: Migration, args: dict[str, Any]) -> str:
     delete = ""
     if args.get("delete_service") and m.slb:
         delete = f" and DELETE Service {m.slb.namespace}/{m.slb.service}"
-    return WHAT_HAPPENS[verb].format(weights=weights_line(m), delete=delete)
+    kept = m.slb.kept if m.slb else ()
+    return WHAT_HAPPENS[verb].format(weights=weights_line(m), delete=delete,
+                                     moved=" of the moved listeners" if kept else "",
+                                     kept=f"; {', '.join(kept)} stays on NGINX as chosen" if kept else "")
 
 
 def queued(eng: Engine, m: Migration, verb: str) -> Outcome | None:
@@ -130,8 +133,9 @@ def execute(eng: Engine, m: Migration, verb: str, args: dict[str, Any], *, user:
                "abort": "aborted the migration"}
     m2, summary = eng.run_step(m, op=op, verb=verb, user=user, then=target, approval=approval,
                                args={**args, "action": actions[verb]}, supersede=supersede)
+    after = f"Next: {NEXT_STEP[m2.phase]}."  # an overtaken cutover leaves the phase where the rollback put it
     texts = {
-        "cutover": f"Cutover by {who}: {summary}. Next: `/migrate complete`.",
+        "cutover": f"Cutover by {who}: {summary}. {after}",
         "complete": f"Migration {m2.id} completed ({who}): {summary}.",
         "abort": f"Migration {m2.id} aborted by {who}: {summary}.",
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from commands import ccm, grammar, slb_plan
+from commands.engine import busy
 from commands.errors import NotAllowed, UserError
 from commands.grammar import Command
 from commands.model import Migration, SlbChoice, StepIntent
@@ -33,7 +34,7 @@ def start(eng: Engine, request: Request, cmd: Command) -> Outcome:
     # The record and its step-1 intent are written together: a crash right after leaves an
     # intent to finish, never a draft nobody will move on.
     intent = StepIntent(id=new_id("s"), op="listen", verb="start", user=request.user, then=then.value,
-                        args={"created": not found.already_listening, "action": "started the migration"},
+                        args={"created": not found.source_existed, "action": "started the migration"},
                         started_at=eng.now())
     draft = Migration(id=new_id("m"), cluster=cluster, gateway=gateway, ingress_class=ingress_class,
                       channel=request.channel, created_by=request.user, created_at=eng.now(), intent=intent)
@@ -112,6 +113,8 @@ def _probe(eng: Engine, m: Migration, ingresses: list[Ingress], mse_ip: str, cmd
 def method(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
     """Step 3: SLB reuse (the Service, its SLB and every group that carries it) or DNS."""
     t = transition_for("method", m.phase)
+    if m.intent is not None:  # a queued switch would finish with the choice it was started with
+        raise NotAllowed(busy(m.intent) + " Or `/migrate abort`, then choose again.")
     if cmd.positional.lower() == "dns":
         domains = grammar.parse_domains(cmd.args["domains"])
         hosted = {d: bool(eng.world.dns.zone_for(domain=d)) for d in domains}
@@ -149,7 +152,8 @@ def choose_slb(eng: Engine, m: Migration, cmd: Command) -> tuple[SlbChoice, list
         raise UserError(f"SLB {slb_id} does not exist in this region; check `slb=`.")
     groups = {li.vgroup_id: eng.world.slb.vgroup(vgroup_id=li.vgroup_id) for li in lb.listeners if li.vgroup_id}
     narrow = grammar.parse_listeners(cmd.args["listener"]) if "listener" in cmd.args else []
-    found = slb_plan.plan(svc, lb, groups, cluster=m.cluster, narrow=narrow)
+    gw = eng.world.gateway.get_gateway(gateway_id=m.gateway)
+    found = slb_plan.plan(svc, lb, groups, cluster=m.cluster, narrow=narrow, gateway_ips=gw.node_ips if gw else ())
     if found.problems:
         raise UserError(f"The SLB method cannot go ahead on {slb_id}: " + "; ".join(found.problems) + ".")
     notes.append(f"Moving {len(found.groups)} listener group(s) to MSE (listener → group → backend port):")
@@ -186,6 +190,9 @@ def switch(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
         lb = eng.world.slb.describe(slb_id=s.slb_id)
         if svc is None or lb is None:
             raise UserError("The Service or SLB chosen in step 3 is gone; choose again with `/migrate method slb`.")
+        if s.legacy:
+            raise UserError("This SLB choice was made by an older version that moved one listener only; choose "
+                            f"again so every listener moves: `/migrate method slb service={s.namespace}/{s.service}`.")
         in_cluster = cmd.flag("in-cluster")
         acl = [f"{li.port}/{li.protocol}" for li in lb.listeners if li.acl_on]
         if in_cluster and acl:

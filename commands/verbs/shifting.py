@@ -13,8 +13,8 @@ from commands.model import Approval, Migration
 from commands.outcome import Outcome, Request
 from commands.phases import Phase, transition_for
 from commands.policy import dwell_left, format_duration
-from commands.render import clock_time, weights_line
-from commands.traffic import Weights, is_increase, weights_for_share
+from commands.render import clock_time, held, weights_line
+from commands.traffic import Weights, format_share, is_increase, weights_for_share
 
 if TYPE_CHECKING:
     from commands.engine import Engine
@@ -64,7 +64,9 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
     m2, cancelled = cancel_pending(eng, m2, request.user)
     lock = (f" Traffic verification is undone{' and so is the cutover' if undone is Phase.CUT_OVER else ''}: "
             "verify again before cutover." if undone else "")
-    return eng.reply(m2, f"Rolled back by {request.user}: all traffic on NGINX. {summary}.{lock} "
+    share = held(m2)[0]
+    where = "all traffic on NGINX" if share <= 0 else f"MSE still holds {format_share(share)} (see the drift line)"
+    return eng.reply(m2, f"Rolled back by {request.user}: {where}. {summary}.{lock} "
                          f"Shifting may resume with `/migrate weight N`.{_note(cancelled)}", verb="rollback",
                      approval=cancelled)
 

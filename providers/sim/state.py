@@ -15,7 +15,6 @@ import json
 import random
 import threading
 import time
-import weakref
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -97,15 +96,17 @@ def _check_no_group_emptied(data: dict[str, Any], alive: set[tuple[str, str]], o
             data["violations"].append({"op": op, "slb": slb_id, "vgroup": vgroup_id})
 
 
-#: Every world alive in this process, so the test suite can check each one's invariant.
-LIVE: weakref.WeakSet[SimState] = weakref.WeakSet()
+#: While a test runs, every world made in this process, so the suite can check each one's
+#: invariant afterwards (None outside tests: nothing is kept).
+TRACKED: list[SimState] | None = None
 
 
 class SimState:
     """Holds the world dict; `op()` is the one door every simulated call goes through."""
 
     def __init__(self, data: dict[str, Any], *, path: str | Path | None = None) -> None:
-        LIVE.add(self)
+        if TRACKED is not None:
+            TRACKED.append(self)
         self.data = data
         self.path = Path(path) if path else None
         self._lock = threading.RLock()
