@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.actions import ActionId, ButtonValue
 from commands.model import Approval, Migration
-from commands.phases import NEXT_STEP, ROLLBACK_OPEN, WEIGHTS_UNLOCKED, Phase
+from commands.phases import NEXT_STEP, ROLLBACK_OPEN, TERMINAL, WEIGHTS_UNLOCKED, Phase
 from commands.policy import Policy, dwell_left, format_duration
 from commands.render import drift_line, held
 from commands.traffic import format_share, share_bar
@@ -67,6 +67,8 @@ def status_blocks(m: Migration, *, now: float, policy: Policy, buttons: bool = T
     drift = drift_line(m)
     if drift:
         blocks.append({"type": "section", "text": _text(drift)})
+    if m.observed.get("gates") and m.phase not in TERMINAL:
+        blocks.append({"type": "context", "elements": [_text(f"*Gates:* {m.observed['gates']}")]})
     facts = []
     if m.phase in WEIGHTS_UNLOCKED:
         left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=policy.dwell_seconds)

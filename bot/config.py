@@ -15,9 +15,14 @@ from urllib.parse import urlparse
 
 import yaml
 
+from commands.errors import UserError
+from commands.gates import GateConfig
+from commands.gates import parse as parse_gates
+
 PEOPLE_KEYS = ("operators", "approvers", "rollback")
-PASS_THROUGH = ("providers", "sim", "alibaba", "clusters")
-KNOWN_KEYS = {*PEOPLE_KEYS, "channels", "required_approvals", "dwell_seconds", "approval_ttl_minutes", *PASS_THROUGH}
+PASS_THROUGH = ("providers", "sim", "alibaba", "clusters", "prometheus")
+KNOWN_KEYS = {*PEOPLE_KEYS, "channels", "required_approvals", "dwell_seconds", "approval_ttl_minutes", "gates",
+              "analysis", *PASS_THROUGH}
 PROVIDERS = ("sim", "alibaba")
 _PERSON = re.compile(r"^(\*|[UW][A-Z0-9]+|S[A-Z0-9]+)$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]+$")
@@ -50,6 +55,7 @@ class Settings:
     required_approvals: int = 1
     dwell_seconds: float = 180.0
     approval_ttl_minutes: float = 30.0
+    gates: GateConfig = field(default_factory=GateConfig)
     sections: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -111,6 +117,11 @@ def parse_config(raw: Any) -> dict[str, Any]:
         out["dwell_seconds"] = _number("dwell_seconds", raw["dwell_seconds"], 0, 86_400)
     if "approval_ttl_minutes" in raw:
         out["approval_ttl_minutes"] = _number("approval_ttl_minutes", raw["approval_ttl_minutes"], 0.1, 7 * 24 * 60)
+    try:  # refused at start-up, in one line naming the key (`gates[1].min: ...`)
+        out["gates"] = parse_gates(raw.get("gates"), raw.get("analysis"))
+    except UserError as err:
+        setting, _, problem = str(err).partition(": ")
+        raise ConfigError(setting, problem) from None
     sections = {}
     for key in PASS_THROUGH:
         if key in raw and raw[key] is not None:

@@ -54,4 +54,5 @@ def build_policy(settings: Settings, lookup: GroupLookup) -> Policy:
         required_approvals=settings.required_approvals,
         dwell_seconds=settings.dwell_seconds,
         approval_ttl_seconds=settings.approval_ttl_minutes * 60,
+        gates=settings.gates,
     )

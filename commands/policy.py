@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from commands.errors import NotAllowed
+from commands.gates import GateConfig
 
 OPERATOR_VERBS = frozenset({"start", "check", "method", "switch", "weight", "verify", "cutover", "complete", "abort"})
 APPROVER_VERBS = frozenset({"approve", "deny"})
@@ -28,6 +29,7 @@ class Policy:
     required_approvals: int = 1
     dwell_seconds: float = DEFAULT_DWELL_SECONDS
     approval_ttl_seconds: float = DEFAULT_APPROVAL_TTL
+    gates: GateConfig = field(default_factory=GateConfig)
 
     def role_for(self, verb: str) -> tuple[str, frozenset[str]]:
         if verb == "rollback":

@@ -141,6 +141,19 @@ class GatewayJoin:
 
 
 @dataclass(frozen=True)
+class BackendHealth:
+    """One backend's health check as the SLB sees it (`DescribeHealthStatus`)."""
+
+    server_id: str
+    port: int
+    status: str  # normal | abnormal | unavailable
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.server_id, self.port)
+
+
+@dataclass(frozen=True)
 class DnsRecord:
     id: str
     domain: str  # the full name, e.g. shop.example.com
@@ -221,6 +234,8 @@ class LoadBalancerPort(Protocol):
 
     def set_weights(self, *, vgroup_id: str, backends: Sequence[Backend]) -> None: ...
 
+    def health(self, *, slb_id: str, port: int, protocol: str) -> list[BackendHealth]: ...
+
 
 class DnsPort(Protocol):
     """Weighted DNS records (Alibaba Cloud DNS): one name, several A records, each with a weight.
@@ -253,13 +268,26 @@ class ResolverPort(Protocol):
     def addresses(self, *, domain: str) -> list[str]: ...
 
 
+class MetricsPort(Protocol):
+    """A Prometheus-compatible HTTP API (self-hosted Prometheus, or Managed Service for Prometheus).
+
+    Promises: `value` runs one instant query and returns the first sample's value, or None when
+    the query matched no series; a server that cannot be reached, or refuses the query, raises
+    ProviderError with what went wrong (a bad query is not temporary, an unreachable server is).
+    """
+
+    def value(self, *, promql: str) -> float | None: ...
+
+
 class World(Protocol):
-    """Everything the bot acts on; one per process, real or simulated."""
+    """Everything the bot acts on; one per process, real or simulated. `metrics` is None when no
+    Prometheus is configured (the gates that need it then fail safe)."""
 
     gateway: GatewayPort
     slb: LoadBalancerPort
     dns: DnsPort
     resolver: ResolverPort
+    metrics: MetricsPort | None
 
     def cluster(self, cluster_id: str) -> ClusterPort: ...
 

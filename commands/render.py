@@ -68,6 +68,8 @@ def status_text(m: Migration, *, now: float, policy: Policy) -> str:
     drift = drift_line(m)
     if drift:
         lines.append(drift)
+    if m.observed.get("gates"):
+        lines.append(f"Gates: {m.observed['gates']}")
     if m.intent is not None:
         lines.append(f"In progress: {m.intent.verb} by {m.intent.user} since {clock_time(m.intent.started_at)}.")
     if m.pending_approval:

@@ -93,6 +93,8 @@ def weights(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard =
         _dns_weights(world, m, mse=mse, nginx=nginx)
         observed = read_dns_weights(world, m)
         text = f"DNS records set: MSE {mse} / NGINX {nginx}" + _by_hand(world, m, "set the same weights for")
+    if intent.args.get("gates"):
+        observed = {**observed, "gates": intent.args["gates"]}  # the gate values the increase was decided on
     return StepResult(text, {"mse_weight": mse, "nginx_weight": nginx, "observed": observed})
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from commands.errors import UserError
-from commands.ports import ClusterPort, DnsPort, GatewayPort, LoadBalancerPort, ResolverPort
+from commands.ports import ClusterPort, DnsPort, GatewayPort, LoadBalancerPort, MetricsPort, ResolverPort
 
 
 class CloudWorld:
     """MSE, SLB and DNS on the Alibaba Cloud SDKs; each cluster on its own Kubernetes client."""
 
     def __init__(self, *, gateway: GatewayPort, slb: LoadBalancerPort, dns: DnsPort,
-                 clusters: dict[str, dict[str, Any]], resolver: ResolverPort | None = None) -> None:
+                 clusters: dict[str, dict[str, Any]], resolver: ResolverPort | None = None,
+                 metrics: MetricsPort | None = None) -> None:
         from providers.resolver import SystemResolver
 
-        self.gateway, self.slb, self.dns = gateway, slb, dns
+        self.gateway, self.slb, self.dns, self.metrics = gateway, slb, dns, metrics
         self.resolver: ResolverPort = resolver or SystemResolver()
         self._cluster_config = clusters
         self._clusters: dict[str, ClusterPort] = {}
@@ -52,7 +53,9 @@ def build_world(name: str, config: dict[str, Any]) -> Any:
         return SimWorld.from_seed(sim.get("seed"), path=sim.get("state_file"))
     if name == "alibaba":
         from providers.alibaba.world import AlibabaCloud
+        from providers.prometheus import from_config as prometheus_from_config
 
         cloud = AlibabaCloud.from_config(config.get("alibaba") or {})
-        return CloudWorld(gateway=cloud.gateway, slb=cloud.slb, dns=cloud.dns, clusters=config.get("clusters") or {})
+        return CloudWorld(gateway=cloud.gateway, slb=cloud.slb, dns=cloud.dns, clusters=config.get("clusters") or {},
+                          metrics=prometheus_from_config(config.get("prometheus") or {}))
     raise UserError(f"MIGRATE_PROVIDERS is `{name}`; use `sim` or `alibaba`.")

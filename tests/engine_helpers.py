@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from commands.engine import Engine
+from commands.gates import Analysis, GateConfig
 from commands.outcome import Outcome, Request
 from commands.policy import Policy
 from providers.sim.world import SimWorld
@@ -59,6 +60,8 @@ def make_harness(redis_url: str, *, world: SimWorld | None = None, **policy: obj
     settings: dict[str, object] = {"operators": frozenset({"alice", "carol"}),
                                    "approvers": frozenset({"alice", "bob", "carol", "dave"}),
                                    "dwell_seconds": 180}
+    # Steps of any size are allowed unless a test asks for the guard (tests of gates do).
+    settings["gates"] = GateConfig(analysis=Analysis(max_step_percent=100))
     settings.update(policy)
     engine = Engine(store=store, world=world, policy=Policy(**settings), clock=clock)  # type: ignore[arg-type]
     return Harness(engine, store, world, clock)

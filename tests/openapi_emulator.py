@@ -139,6 +139,7 @@ class CloudState:
         self.lock = threading.RLock()
         self.clusters = copy.deepcopy(seed["clusters"])
         self.slbs = copy.deepcopy(seed["slbs"])
+        self.health: dict[str, str] = dict(seed.get("health") or {})  # "<server>:<port>" -> status
         for slb in self.slbs.values():
             slb.setdefault("vgroups", {})
             names = slb.setdefault("vgroup_names", {})
@@ -679,6 +680,25 @@ def describe_vgroups(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
             row["AssociatedObjects"]["Rules"] = {"Rule": []}
         rows.append(row)
     return {"VServerGroups": {"VServerGroup": rows}}
+
+
+@action("slb", "DescribeHealthStatus", "LoadBalancerId ListenerPort ListenerProtocol")
+def describe_health_status(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    """Every backend of the listener's vServer group (all listeners when no port is given), `normal`
+    unless the seed's `health: {"<server id>:<port>": "abnormal"}` says otherwise (cloud-api.md §2)."""
+    _region(s, q)
+    _need(q, "LoadBalancerId")
+    slb = s.slb(q["LoadBalancerId"])
+    marks = s.health
+    rows = []
+    for li in slb["listeners"]:
+        if q.get("ListenerPort") and int(q["ListenerPort"]) != int(li["port"]):
+            continue
+        for b in slb["vgroups"].get(li.get("vgroup_id", ""), []):
+            rows.append({"ServerId": b["server_id"], "ServerIp": b.get("ip", ""), "Port": int(b["port"]),
+                         "ListenerPort": int(li["port"]), "Protocol": li["protocol"].lower(),
+                         "ServerHealthStatus": marks.get(f"{b['server_id']}:{b['port']}", "normal")})
+    return {"BackendServers": {"BackendServer": rows}}
 
 
 @action("slb", "DescribeVServerGroupAttribute", "VServerGroupId")

@@ -15,8 +15,10 @@ from commands.errors import NotAllowed
 from commands.grammar import Command
 from commands.model import Approval, Migration
 from commands.outcome import Outcome, Request
-from commands.phases import BEFORE_SWITCH, NEXT_STEP, Phase, transition_for
+from commands.phases import BEFORE_SWITCH, NEXT_STEP, WEIGHTS_UNLOCKED, Phase, transition_for
+from commands.policy import format_duration
 from commands.render import clock_time, weights_line
+from commands.verbs.info import gate_line
 
 if TYPE_CHECKING:
     from commands.engine import Engine
@@ -28,6 +30,7 @@ WHAT_HAPPENS = {
     "cutover": "step 4d: send ALL traffic{moved} to MSE (NGINX's weight to 0){kept}",
     "complete": "step 5: mark the migration complete{delete}",
     "abort": "abort: take MSE out of the traffic path and restore the Service, SLB and DNS as they were",
+    "weight": "step 4c past its guards: set {target}, although {why}",
 }
 
 
@@ -36,9 +39,10 @@ def summary_for(verb: str, m: Migration, args: dict[str, Any]) -> str:
     if args.get("delete_service") and m.slb:
         delete = f" and DELETE Service {m.slb.namespace}/{m.slb.service}"
     kept = m.slb.kept if m.slb else ()
-    return WHAT_HAPPENS[verb].format(weights=weights_line(m), delete=delete,
-                                     moved=" of the moved listeners" if kept else "",
+    text = WHAT_HAPPENS[verb].format(weights=weights_line(m), delete=delete, target=args.get("target", ""),
+                                     why=args.get("why", ""), moved=" of the moved listeners" if kept else "",
                                      kept=f"; {', '.join(kept)} stays on NGINX as chosen" if kept else "")
+    return text + (f". Gates over the last window: {args['gates']}" if args.get("gates") else "")
 
 
 def queued(eng: Engine, m: Migration, verb: str) -> Outcome | None:
@@ -58,7 +62,15 @@ def request(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
     if verb == "verify" and m.weights.share <= 0:
         raise NotAllowed("Nothing to verify: MSE takes no traffic yet. "
                          "Raise the weight first, e.g. `/migrate weight 1`.")
+    soak = eng.policy.gates.analysis.min_soak_before_verify
+    soaked = eng.now() - m.last_weight_change_at
+    if verb == "verify" and soak and soaked < soak:
+        raise NotAllowed(f"Too soon to verify: the share has held for {format_duration(soaked)}, and verification "
+                         f"needs {format_duration(soak)} at the final share (`analysis.min_soak_before_verify`). "
+                         f"Ask again at {clock_time(m.last_weight_change_at + soak)}.")
     args: dict[str, Any] = {"weights": [m.mse_weight, m.nginx_weight]}
+    if verb in ("verify", "cutover"):
+        args["gates"] = gate_line(eng, m)  # what the approver decides on
     if verb == "complete" and cmd.flag("delete-service"):
         if m.method == "slb":
             empty = slb.left_empty_by_delete(eng.world, m)
@@ -121,6 +133,8 @@ def execute(eng: Engine, m: Migration, verb: str, args: dict[str, Any], *, user:
         m2 = eng.commit(m, new, user=user, verb="verify", args=args, result="weights locked", approval=approval)
         return eng.reply(m2, f"Traffic verified by {who}: weights are locked. Next: `/migrate cutover`.",
                          verb="verify", approval=approval)
+    if verb == "weight":
+        return _approved_weight(eng, m, args, user=user, approval=approval, who=who)
     if verb == "accept":
         new = eng.touched(m, who, "accepted the route-check findings", phase=Phase.CHECKED, pending_approval="",
                           check={**m.check, "accepted_by": list(approval.approvals) if approval else [user]})
@@ -140,6 +154,18 @@ def execute(eng: Engine, m: Migration, verb: str, args: dict[str, Any], *, user:
         "abort": f"Migration {m2.id} aborted by {who}: {summary}.",
     }
     return eng.reply(m2, texts[verb], verb=verb, approval=approval)
+
+
+def _approved_weight(eng: Engine, m: Migration, args: dict[str, Any], *, user: str, approval: Approval | None,
+                     who: str) -> Outcome:
+    """An increase an approver let past the gates or the step limit, if the weights are still
+    where it was asked from (a rollback since then means the question is no longer the same)."""
+    if m.phase not in WEIGHTS_UNLOCKED or list(args.get("from", [])) != [m.mse_weight, m.nginx_weight]:
+        raise NotAllowed("The weights changed since this increase was asked for; ask again with `/migrate weight`.")
+    action = f"set {args['target']} (approved past: {args['why']})"
+    m2, summary = eng.run_step(m, op="weights", verb="weight", user=user, then=Phase.SHIFTING, approval=approval,
+                               args={"mse": int(args["mse"]), "nginx": int(args["nginx"]), "action": action})
+    return eng.reply(m2, f"{who} {action}. {summary}.", verb="weight", approval=approval)
 
 
 def decided(approval: Approval, **changes: Any) -> Approval:

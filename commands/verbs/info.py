@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from commands import grammar, slb
+from commands import gates, grammar, health, slb
 from commands.errors import ProviderError
 from commands.grammar import Command
+from commands.model import Migration
 from commands.outcome import Outcome, Request
 from commands.phases import Phase
 from commands.render import history_text
@@ -35,7 +36,14 @@ def status(eng: Engine, request: Request, cmd: Command) -> Outcome:
             m = dataclasses.replace(m, observed=slb.read(eng.world, m, mse=m.mse_weight, nginx=m.nginx_weight))
         except ProviderError:
             pass  # the card then shows what the bot last set
+    if m.phase in READ_BACK_PHASES and m.intent is None:
+        m = dataclasses.replace(m, observed={**m.observed, "gates": gate_line(eng, m)})
     return Outcome(eng.status_text(m), migration=m, verb="status")
+
+
+def gate_line(eng: Engine, m: Migration) -> str:
+    """Every gate that applies, read now: `✓ backends 100% healthy (NGINX 100% healthy) · ...`."""
+    return gates.summary(health.verdicts(eng.world, m, eng.policy.gates))
 
 
 def history(eng: Engine, request: Request) -> Outcome:

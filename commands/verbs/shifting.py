@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from commands import grammar
+from commands import gates, grammar, health
 from commands.engine import is_queued
 from commands.errors import Conflict, NotAllowed, UserError
 from commands.grammar import Command
@@ -36,17 +36,42 @@ def weight(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
     target = target_weights(m, cmd)
     if target == m.weights and m.intent is None:
         return eng.reply(m, f"Nothing to change: {weights_line(m)}.", verb="weight")
+    gate_line = ""
     if is_increase(m.weights, target):
         left = dwell_left(last_change_at=m.last_weight_change_at, now=eng.now(), dwell_seconds=eng.policy.dwell_seconds)
         if left > 0:
             raise NotAllowed(
                 f"Too soon to increase: wait {format_duration(left)} (until {clock_time(eng.now() + left)}) so the "
                 "last change can take effect and be watched. Decreases and `/migrate rollback` are never delayed.")
+        verdicts = health.verdicts(eng.world, m, eng.policy.gates)
+        gate_line = gates.summary(verdicts)
+        guarded = past_guards(eng, m, target, verdicts)
+        if guarded:
+            from commands.verbs.gated import ask
+
+            return ask(eng, m, request.user, "weight", {"mse": target.mse, "nginx": target.nginx,
+                                                         "from": [m.mse_weight, m.nginx_weight],
+                                                         "target": target.describe(), "why": guarded})
     action = f"set {target.describe()}"
     m2, summary = eng.run_step(m, op="weights", verb="weight", user=request.user, then=t.target,
-                               args={"mse": target.mse, "nginx": target.nginx, "action": action})
+                               args={"mse": target.mse, "nginx": target.nginx, "action": action, "gates": gate_line})
     m2, cancelled = cancel_pending(eng, m2, request.user)
-    return eng.reply(m2, f"{request.user} {action}. {summary}.{_note(cancelled)}", verb="weight", approval=cancelled)
+    shown = f" Gates: {gate_line}." if gate_line else ""
+    return eng.reply(m2, f"{request.user} {action}. {summary}.{shown}{_note(cancelled)}", verb="weight",
+                     approval=cancelled)
+
+
+def past_guards(eng: Engine, m: Migration, target: Weights, verdicts: list[gates.Verdict]) -> str:
+    """Why an increase needs an approver: failing gates, or a step past `max_step_percent`."""
+    reasons = []
+    failing = [v for v in verdicts if not v.ok]
+    if failing:
+        reasons.append("gates fail: " + gates.summary(failing))
+    limit = eng.policy.gates.analysis.max_step_percent
+    step = target.share - held(m)[0]
+    if step > limit + 1e-9:
+        reasons.append(f"a step of {step:.0f} points of share is more than the {limit:g} allowed without approval")
+    return "; ".join(reasons)
 
 
 def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
@@ -84,7 +109,7 @@ def cancel_pending(eng: Engine, m: Migration, user: str) -> tuple[Migration, App
     if not m.pending_approval:
         return m, None
     a = eng.store.approval(m.id, m.pending_approval)
-    if a is None or not a.pending or a.verb not in ("verify", "cutover", "complete"):
+    if a is None or not a.pending or a.verb not in ("verify", "cutover", "complete", "weight"):
         return m, None
     done = dataclasses.replace(a, state="cancelled", decided_at=eng.now(), reason="the weights changed")
     try:

@@ -17,7 +17,7 @@ from alibabacloud_slb20140515 import models as m
 from alibabacloud_slb20140515.client import Client as SlbClient
 
 from commands.errors import ProviderError
-from commands.ports import Backend, Listener, LoadBalancer, VServerGroup
+from commands.ports import Backend, BackendHealth, Listener, LoadBalancer, VServerGroup
 from providers.alibaba.errors import call
 
 CHUNK = 20  # servers per SetVServerGroupAttribute, tags per Tag/UntagResources
@@ -125,7 +125,15 @@ class Slb:
             call("slb.SetVServerGroupAttribute", partial(self.client.set_vserver_group_attribute, req))
 
 
+    def health(self, *, slb_id: str, port: int, protocol: str) -> list[BackendHealth]:
+        """DescribeHealthStatus for one listener: each backend's health check result."""
+        req = m.DescribeHealthStatusRequest(region_id=self.region, load_balancer_id=slb_id, listener_port=port,
+                                            listener_protocol=protocol.lower())
+        body = call("slb.DescribeHealthStatus", partial(self.client.describe_health_status, req)).body
+        servers = (body.backend_servers.backend_server if body.backend_servers else None) or []
+        return [BackendHealth(b.server_id or "", int(b.port or 0), (b.server_health_status or "unavailable").lower())
+                for b in servers if b.listener_port in (None, port)]
+
 def _backend(b: Any) -> Backend:
     return Backend(b.server_id, b.server_ip or "", int(b.port or 0), int(b.weight or 0), b.type or "ecs",
                    b.description or "")
-

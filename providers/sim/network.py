@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from commands.errors import ProviderError
-from commands.ports import Backend, DnsRecord, Listener, LoadBalancer, VServerGroup
+from commands.ports import Backend, BackendHealth, DnsRecord, Listener, LoadBalancer, VServerGroup
 from providers.sim.state import SimState
 
 
@@ -75,6 +75,24 @@ class SimLoadBalancer:
                                             code="BackendServer.NotExist", next_step="re-read the vServer group")
                 for want in chunk:
                     group[want.key]["weight"] = int(want.weight)
+
+    def health(self, *, slb_id: str, port: int, protocol: str) -> list[BackendHealth]:
+        with self.state.op("slb.health") as data:
+            return _health(data, slb_id, port)
+
+
+def _health(data: dict[str, Any], slb_id: str, port: int) -> list[BackendHealth]:
+    """Every backend of the listener's group, `normal` unless the world says otherwise
+    (`health: {"<server id>:<port>": "abnormal"}`), as DescribeHealthStatus lists them."""
+    slb = data["slbs"].get(slb_id)
+    if slb is None:
+        raise ProviderError(f"SLB {slb_id} does not exist", code="InvalidLoadBalancerId.NotFound")
+    listener = next((li for li in slb["listeners"] if int(li["port"]) == port), None)
+    if listener is None:
+        return []
+    marks = data.get("health", {})
+    return [BackendHealth(b["server_id"], int(b["port"]), marks.get(f"{b['server_id']}:{b['port']}", "normal"))
+            for b in slb["vgroups"].get(listener.get("vgroup_id", ""), [])]
 
 
 def _backend(b: dict[str, Any]) -> Backend:

@@ -15,6 +15,7 @@ from typing import Any
 from commands.traffic import mse_share
 from providers.sim.cluster import SimCluster
 from providers.sim.gateway import SimGateway
+from providers.sim.metrics import SimMetrics
 from providers.sim.network import SimDns, SimLoadBalancer, SimResolver
 from providers.sim.state import SimState
 
@@ -30,6 +31,7 @@ class SimWorld:
         self.slb = SimLoadBalancer(state)
         self.dns = SimDns(state)
         self.resolver = SimResolver(state)
+        self.metrics = SimMetrics(state)
 
     @classmethod
     def from_seed(cls, seed: str | Path | None = None, *, path: str | Path | None = None) -> SimWorld:
@@ -61,6 +63,23 @@ class SimWorld:
         """Warnings the simulated cloud controller left on a Service (what it refused)."""
         services = self.state.snapshot()["clusters"][cluster]["services"]
         return list(services.get(f"{namespace}/{name}", {}).get("events", []))
+
+    def set_metrics(self, side: str, *, success_rate: float | None = None, p99_latency: float | None = None,
+                    down: bool | None = None) -> None:
+        """What Prometheus would say about `mse` or `nginx` from now on (or that it is `down`)."""
+        with self.state._mutate() as data:
+            metrics = data.setdefault("metrics", {})
+            if down is not None:
+                metrics["down"] = down
+            values = metrics.setdefault(side, {})
+            for key, value in (("success_rate", success_rate), ("p99_latency", p99_latency)):
+                if value is not None:
+                    values[key] = value
+
+    def set_health(self, server_id: str, port: int, status: str) -> None:
+        """A backend's health check result from now on (`normal`, `abnormal`)."""
+        with self.state._mutate() as data:
+            data.setdefault("health", {})[f"{server_id}:{port}"] = status
 
     def raw(self) -> dict[str, Any]:
         return copy.deepcopy(self.state.snapshot())
