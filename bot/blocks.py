@@ -14,7 +14,7 @@ from bot.actions import ActionId, ButtonValue
 from commands.model import Approval, Migration
 from commands.phases import NEXT_STEP, ROLLBACK_OPEN, TERMINAL, WEIGHTS_UNLOCKED, Phase
 from commands.policy import Policy, dwell_left, format_duration
-from commands.render import drift_line, held
+from commands.render import drift_line, held, plan_line
 from commands.traffic import format_share, share_bar
 
 Block = dict[str, Any]
@@ -69,6 +69,8 @@ def status_blocks(m: Migration, *, now: float, policy: Policy, buttons: bool = T
         blocks.append({"type": "section", "text": _text(drift)})
     if m.observed.get("gates") and m.phase not in TERMINAL:
         blocks.append({"type": "context", "elements": [_text(f"*Gates:* {m.observed['gates']}")]})
+    if plan_line(m) and m.phase not in TERMINAL:
+        blocks.append({"type": "context", "elements": [_text(plan_line(m))]})
     facts = []
     if m.phase in WEIGHTS_UNLOCKED:
         left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=policy.dwell_seconds)

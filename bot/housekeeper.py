@@ -66,10 +66,12 @@ class Housekeeper:
             return False
 
     def round(self) -> None:
-        """One pass as lease holder: expire approvals, post notices, then finish steps a dead replica left."""
+        """One pass as lease holder: expire approvals, tick the plans, post notices, then finish steps a
+        dead replica left."""
         if not self.leader():
             return
         self._draw(self.work.expire, "expire")
+        self._draw(self.work.plans, "auto")
         self._notify()
         self._draw(self.work.resume_stale, "reconcile")
 

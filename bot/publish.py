@@ -75,6 +75,8 @@ class Publisher:
             self.thread(m, card_ts, text)
             for name, content in outcome.files.items():
                 self.attach(m, card_ts, name, content)
+        if outcome.broadcast:  # an automatic rollback: the whole channel hears it, not only the thread
+            self.client.chat_postMessage(channel=m.channel, text=text[:3000])
 
     # ---- the status card ----------------------------------------------------------------------
 

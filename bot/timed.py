@@ -67,6 +67,10 @@ class TimedWork:
                 out.append(Notice(m, _slb_reminder(m, intent)))
         return out
 
+    def plans(self) -> list[Outcome]:
+        """Planned progression: gates read, steps taken, automatic rollbacks (engine.tick_plans)."""
+        return list(self.engine.tick_plans())
+
     def resume_stale(self) -> list[Outcome]:
         """Finish provider steps whose process died: the step reads the world first, so it repeats nothing done."""
         now, out = self.clock(), []

@@ -67,6 +67,10 @@ def busy(intent: StepIntent) -> str:
 Prober = Callable[..., list[Any]]  # providers.kube.probe.probe: (routes, *, mse_ip, nginx_ip) -> differences
 
 
+def _tick_or_nothing(eng: Engine, m: Migration, tick: Callable[[Engine, Migration], Outcome | None]) -> Outcome:
+    return tick(eng, m) or Outcome("")
+
+
 def new_id(prefix: str, nbytes: int = 3) -> str:
     return f"{prefix}-{secrets.token_hex(nbytes)}"
 
@@ -146,6 +150,19 @@ class Engine:
         from commands.verbs import decide
 
         return decide.expire_due(self)
+
+    def tick_plans(self) -> list[Outcome]:
+        """Planned progression (`/migrate auto`): each running plan whose gate check is due is read
+        and stepped or rolled back. Called by the one replica holding the housekeeping lease; every
+        change is a compare-and-set, so a second caller changes nothing twice."""
+        from commands.verbs import auto
+
+        out = []
+        for m in self.store.active_migrations():
+            outcome = self._guarded(partial(_tick_or_nothing, self, m, auto.tick))
+            if outcome.text:
+                out.append(outcome)
+        return out
 
     def reconcile(self) -> list[Outcome]:
         """Finish provider steps a crash interrupted: check the world, then do only what is missing."""
@@ -348,7 +365,7 @@ class Engine:
                            "Run `/migrate status` to see where things stand.", ok=False, ephemeral=True)
 
     def _dispatch(self, request: Request) -> Outcome:
-        from commands.verbs import decide, gated, info, setup, shifting
+        from commands.verbs import auto, decide, gated, info, setup, shifting
 
         cmd = grammar.parse(request.text)
         self.policy.require_channel(request.channel)
@@ -365,6 +382,7 @@ class Engine:
             transition_for(verb, None)  # raises the sentence for "nothing running here"
             raise AssertionError("unreachable")
         handlers: dict[str, Callable[..., Outcome]] = {
+            "auto": auto.auto, "pause": auto.pause, "resume": auto.resume,
             "check": setup.check, "method": setup.method, "switch": setup.switch,
             "weight": shifting.weight, "rollback": shifting.rollback,
             "verify": gated.request, "cutover": gated.request, "complete": gated.request, "abort": gated.abort,

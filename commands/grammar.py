@@ -59,6 +59,11 @@ VERBS: Mapping[str, VerbSpec] = MappingProxyType({
     "complete": _spec("complete [delete-service=yes]", "/migrate complete",
                       "finish the migration (step 5, needs approval)", keys=("delete-service",)),
     "rollback": _spec("rollback", "/migrate rollback", "MSE weight to 0 at once"),
+    "auto": _spec("auto SHARES% every DURATION", "/migrate auto 1,5,10,25,50% every 5m",
+                  "raise the share step by step by itself, checking the gates; rolls back on its own when they "
+                  "fail", pos="shares", pos_req=True, keys=("every",), required=("every",)),
+    "pause": _spec("pause", "/migrate pause", "hold a running plan where it is (gates are still watched)"),
+    "resume": _spec("resume", "/migrate resume", "go on with a paused plan"),
     "abort": _spec("abort", "/migrate abort", "stop and restore everything the bot changed"),
     "status": _spec("status", "/migrate status", "show the migration's status card"),
     "history": _spec("history", "/migrate history", "show the audit trail"),
@@ -104,6 +109,8 @@ def parse(text: str) -> Command:
     if not words:
         raise UserError("Nothing to do: say `/migrate help` to see the verbs, or `/migrate status`.")
     verb = words[0].lower()
+    if verb == "auto":  # `auto 1,5,10% every 5m` reads as `auto 1,5,10% every=5m`
+        words = _every_as_key(words)
     if verb not in VERBS:
         shown = verb if len(verb) <= 20 and verb.isprintable() else verb[:20] + "…"
         raise UserError(f"Unknown verb `{shown}`. Verbs: {', '.join(VERBS)}. Try `/migrate help`.")
@@ -193,6 +200,16 @@ def parse_weight(text: str) -> tuple[int, bool]:
         raise UserError(f"Weight {value} is out of range: MSE weight is 0..100 (100 gives MSE 50% of traffic); "
                         "for a larger share say `/migrate weight 75%`.")
     return value, is_share
+
+
+def _every_as_key(words: list[str]) -> list[str]:
+    out: list[str] = []
+    for word in words:
+        if out and out[-1].lower() == "every" and "=" not in word:
+            out[-1] = f"every={word}"
+        else:
+            out.append(word)
+    return out
 
 
 def parse_service(text: str) -> tuple[str, str]:

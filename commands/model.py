@@ -137,6 +137,7 @@ class Migration:
     saved: dict[str, Any] = field(default_factory=dict)  # what the bot changed, to restore on abort
     check: dict[str, Any] = field(default_factory=dict)  # last route-check summary
     observed: dict[str, Any] = field(default_factory=dict)  # what the providers really hold (drift)
+    plan: dict[str, Any] = field(default_factory=dict)  # `/migrate auto`: commands.plan.Plan as a dict
     last_action: str = ""
     last_actor: str = ""
     last_action_at: float = 0.0

@@ -37,7 +37,8 @@ class Outcome:
     `ephemeral` answers go to the asker alone (errors, refusals, help); the others belong in
     the migration's thread. `migration` is the record after the request (to redraw the status
     card); `approval` is an approval the request created or decided (to post or edit its message).
-    `files` are attachments (the full route-check report); `replayed` marks a repeated delivery.
+    `files` are attachments (the full route-check report); `replayed` marks a repeated delivery;
+    `broadcast` puts it in the channel as well as the thread.
     """
 
     text: str
@@ -48,6 +49,7 @@ class Outcome:
     files: dict[str, str] = field(default_factory=dict)
     replayed: bool = False
     verb: str = ""
+    broadcast: bool = False  # said to the whole channel too, not only the thread (an automatic rollback)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -6,6 +6,7 @@ import time
 
 from commands.model import Event, Migration
 from commands.phases import NEXT_STEP, WEIGHTS_UNLOCKED, Phase
+from commands.plan import Plan
 from commands.policy import Policy, dwell_left, format_duration
 from commands.traffic import share_bar
 
@@ -50,6 +51,15 @@ def drift_line(m: Migration) -> str:
     return "⚠ Drift: " + "; ".join(drift) + (f"; and {more} more" if more > 0 else "") + "."
 
 
+def plan_line(m: Migration) -> str:
+    """`Plan: 1% → *5%* → 10% every 5m (running) · last check: ✓ ...`, while there is one."""
+    if not m.plan or m.plan.get("state") in (None, ""):
+        return ""
+    p = Plan.from_dict(m.plan)
+    last = f" · last check: {p.last}" if p.last else ""
+    return f"Plan: {p.describe()}{last}"
+
+
 def next_increase_line(m: Migration, *, now: float, policy: Policy) -> str:
     if m.phase not in WEIGHTS_UNLOCKED:
         return ""
@@ -70,6 +80,9 @@ def status_text(m: Migration, *, now: float, policy: Policy) -> str:
         lines.append(drift)
     if m.observed.get("gates"):
         lines.append(f"Gates: {m.observed['gates']}")
+    plan = plan_line(m)
+    if plan:
+        lines.append(plan)
     if m.intent is not None:
         lines.append(f"In progress: {m.intent.verb} by {m.intent.user} since {clock_time(m.intent.started_at)}.")
     if m.pending_approval:

@@ -33,6 +33,9 @@ def target_weights(m: Migration, cmd: Command) -> Weights:
 
 def weight(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
     t = transition_for("weight", m.phase)
+    if m.plan.get("state") == "running":
+        raise NotAllowed("A plan is moving the weights (`/migrate status` shows it): `/migrate pause` it first, "
+                         "or `/migrate rollback`.")
     target = target_weights(m, cmd)
     if target == m.weights and m.intent is None:
         return eng.reply(m, f"Nothing to change: {weights_line(m)}.", verb="weight")
@@ -87,6 +90,7 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
                                args={"mse": 0, "nginx": 100, "nginx_first": nginx_first, "action": action},
                                supersede=superseding)
     m2, cancelled = cancel_pending(eng, m2, request.user)
+    m2 = end_plan(eng, m2, request.user)
     lock = (f" Traffic verification is undone{' and so is the cutover' if undone is Phase.CUT_OVER else ''}: "
             "verify again before cutover." if undone else "")
     share = held(m2)[0]
@@ -99,6 +103,17 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
 def _note(cancelled: Approval | None) -> str:
     return (f" Request {cancelled.id} ({cancelled.verb}) is cancelled: the weights it was asked at changed."
             if cancelled else "")
+
+
+def end_plan(eng: Engine, m: Migration, user: str) -> Migration:
+    """A rollback ends a plan: going up again is a new decision (`/migrate auto` or `weight`)."""
+    if m.plan.get("state") not in ("running", "paused"):
+        return m
+    try:
+        return eng.commit(m, dataclasses.replace(m, plan={**m.plan, "state": "stopped"}), user=user, verb="auto",
+                          args={}, result="plan stopped by the rollback")
+    except Conflict:
+        return m
 
 
 def cancel_pending(eng: Engine, m: Migration, user: str) -> tuple[Migration, Approval | None]:
