@@ -4,6 +4,9 @@ emulator, and a migration whose increases a real Prometheus holds or lets throug
 from __future__ import annotations
 
 import time
+from typing import Any
+
+import pytest
 
 from commands.gates import GateConfig, parse
 from providers.alibaba import AlibabaCloud
@@ -79,26 +82,32 @@ def test_a_plan_climbs_to_fifty_percent_against_the_emulator_with_health_gates(r
         assert emu.calls["DescribeHealthStatus"] >= 10 and emu.violations == []
 
 
+@pytest.mark.parametrize(("gate", "breach"), [
+    ({"name": "success", "source": "prometheus", "query": "success_rate", "min": "nginx - 0.5"}, {"error_rate": 0.3}),
+    ({"name": "p99", "source": "prometheus", "query": "p99_latency", "max": "nginx + 50"}, {"p99_ms": 800}),
+], ids=["errors", "latency"])
 def test_a_breach_prometheus_sees_rolls_the_plan_back_at_the_next_check(
-        redis_url: str, live_prometheus: LivePrometheus) -> None:
+        redis_url: str, live_prometheus: LivePrometheus, gate: dict[str, Any], breach: dict[str, float]) -> None:
     world = SimWorld.from_seed()
     world.metrics = PrometheusMetrics(live_prometheus.url)  # type: ignore[assignment]
-    cfg = parse([{"name": "success", "source": "prometheus", "query": "success_rate", "min": "nginx - 0.5",
-                  "window": "15s"}], {"interval": "10s", "failures_before_rollback": 1, "max_step_percent": 25})
+    cfg = parse([{**gate, "window": "15s"}], {"interval": "10s", "failures_before_rollback": 1, "max_step_percent": 25})
     h = make_harness(redis_url, world=world, dwell_seconds=0, gates=GateConfig(cfg.gates, cfg.analysis))
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     h.ok("alice", "/migrate check")
     h.ok("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
     h.ok("alice", "/migrate switch")
-    success = cfg.gates[0].promql("mse")
-    _wait_for(lambda: world.metrics.value(promql=success), lambda v: v is not None and v > 99.9)
+    g = cfg.gates[0]
+    passes = (lambda v: v is not None and v > 99.9) if "error_rate" in breach else (lambda v: v is not None and v < 300)
+    _wait_for(lambda: world.metrics.value(promql=g.promql("mse")), passes)
     h.ok("alice", "/migrate auto 1,5% every 1m")
     assert any(o.text.startswith("plan step to 1%") for o in h.engine.tick_plans())
-    live_prometheus.exporter.set_mse(error_rate=0.3)
-    _wait_for(lambda: world.metrics.value(promql=success), lambda v: v is not None and v < 99)
-    h.clock.advance(10)  # the next check: one interval later
-    [back] = [o for o in h.engine.tick_plans() if o.verb == "rollback"]
-    live_prometheus.exporter.set_mse(error_rate=0.0)
-    assert back.broadcast and "Automatic rollback" in back.text and "✗ success" in back.text
+    live_prometheus.exporter.set_mse(**breach)
+    try:
+        _wait_for(lambda: world.metrics.value(promql=g.promql("mse")), lambda v: v is not None and not passes(v))
+        h.clock.advance(10)  # the next check: one interval later
+        [back] = [o for o in h.engine.tick_plans() if o.verb == "rollback"]
+    finally:
+        live_prometheus.exporter.set_mse()
+    assert back.broadcast and "Automatic rollback" in back.text and f"✗ {g.name}" in back.text
     assert world.slb_split("lb-demo", "rsp-demo-80", "gw-demo") == 0
     assert world.slb_split("lb-demo", "rsp-demo-443", "gw-demo") == 0

@@ -133,9 +133,9 @@ class CrashBefore4b:
 
 
 def two_housekeepers(slack: SlackStandIn, redis_url: str, world: Any, clock: Clock,
-                     dwell: float) -> tuple[Engine, list[Housekeeper]]:
+                     dwell: float, policy: Policy | None = None) -> tuple[Engine, list[Housekeeper]]:
     store = RedisStore.from_url(redis_url)
-    policy = Policy(dwell_seconds=dwell)
+    policy = policy or Policy(dwell_seconds=dwell)
     engine = Engine(store=store, world=world, policy=policy, clock=clock)
     keepers = []
     for _ in range(2):  # two replicas: their own deps and client, one Redis
@@ -201,3 +201,26 @@ def test_timed_work_happens_once_with_two_replicas(slack: SlackStandIn, redis_ur
     cards = [c for c in slack.of("chat.postMessage") if not c.args.get("thread_ts")]
     assert len(cards) == 1, json.dumps([c.args.get("text") for c in cards])
 
+
+
+def test_an_automatic_rollback_is_posted_once_to_the_channel_and_the_thread(slack: SlackStandIn,
+                                                                              redis_url: str) -> None:
+    from commands.gates import parse
+
+    clock, sim = Clock(), SimWorld.from_seed()
+    gates = parse([{"name": "success", "source": "prometheus", "query": "success_rate", "min": "nginx - 0.5"}],
+                  {"interval": "1s", "failures_before_rollback": 1})
+    engine, keepers = two_housekeepers(slack, redis_url, sim, clock, dwell=0,
+                                       policy=Policy(dwell_seconds=0, gates=gates, rollback=frozenset({"U0ONCALL1"})))
+    for text in ("start cluster=demo-cluster gateway=gw-demo", "check",
+                 "method slb service=ingress-nginx/nginx-ingress-lb", "switch", "auto 1,5% every 1s"):
+        assert engine.handle(Request(text=text, user=ALICE, channel=CHANNEL)).ok, text
+    rounds(keepers, redis_url, handovers=1)  # the first step, on both replicas' rounds: once
+    assert said(slack, "plan step to 1%") == 1
+    sim.set_metrics("mse", success_rate=90.0)
+    clock.now += 2
+    rounds(keepers, redis_url)
+    posts = [c.args for c in slack.of("chat.postMessage") if "Automatic rollback" in c.args.get("text", "")]
+    assert len(posts) == 2 and sorted(bool(a.get("thread_ts")) for a in posts) == [False, True]
+    assert "<@U0ONCALL1>" in posts[0]["text"]
+    assert sim.slb_split("lb-demo", "rsp-demo-443", "gw-demo") == 0
