@@ -13,6 +13,7 @@ import logging
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -28,6 +29,9 @@ from commands.outcome import Outcome
 
 log = logging.getLogger("migrate.bot.housekeeper")
 INTERVAL_S = 10.0
+#: Plans are ticked this often between full rounds: a gate check falls due at its own interval,
+#: and a breach should not wait up to a whole round for its rollback.
+PLAN_TICK_S = 1.0
 LEASE_ROUNDS = 3  # the lease outlives two missed rounds before another replica takes over
 
 # KEYS[1] = lease key; ARGV[1] = holder; ARGV[2] = ttl ms. Takes a free lease or renews our own.
@@ -101,7 +105,17 @@ class Housekeeper:
         publisher.thread(notice.migration, card_ts, notice.text)
         log.info("notice posted", extra={"text": notice.text[:200]})
 
+    def tick_plans(self) -> None:
+        """Between rounds: only the plans (a read of the active migrations when nothing is due)."""
+        if self.leader():
+            self._draw(self.work.plans, "auto")
+
     def _loop(self) -> None:
+        last_round = 0.0
         while not self._stop.is_set():
-            self.round()
-            self._stop.wait(self.interval_s)
+            if time.monotonic() - last_round >= self.interval_s:
+                self.round()
+                last_round = time.monotonic()
+            else:
+                self.tick_plans()
+            self._stop.wait(min(PLAN_TICK_S, self.interval_s))
