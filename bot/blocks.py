@@ -7,6 +7,7 @@ the card has to read well on a phone during an incident.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -14,10 +15,11 @@ from bot.actions import ActionId, ButtonValue
 from commands.model import Approval, Migration
 from commands.phases import NEXT_STEP, ROLLBACK_OPEN, TERMINAL, WEIGHTS_UNLOCKED, Phase
 from commands.policy import Policy, dwell_left, format_duration
-from commands.render import drift_line, held, plan_line
+from commands.render import drift_line, gates_line, held, plan_line
 from commands.traffic import format_share, share_bar
 
 Block = dict[str, Any]
+SLACK_ID = re.compile(r"^[UW][A-Z0-9]+$")  # only real user ids become mentions ("migrate-bot (plan)" is not one)
 #: Traffic shares offered as quick steps; the card shows the next few above the current share.
 SHARE_LADDER = (1, 5, 10, 25, 50, 75, 90)
 QUICK_STEPS = 3
@@ -67,8 +69,8 @@ def status_blocks(m: Migration, *, now: float, policy: Policy, buttons: bool = T
     drift = drift_line(m)
     if drift:
         blocks.append({"type": "section", "text": _text(drift)})
-    if m.observed.get("gates") and m.phase not in TERMINAL:
-        blocks.append({"type": "context", "elements": [_text(f"*Gates:* {m.observed['gates']}")]})
+    if gates_line(m) and m.phase not in TERMINAL:
+        blocks.append({"type": "context", "elements": [_text(f"*Gates:* {gates_line(m)}")]})
     if plan_line(m) and m.phase not in TERMINAL:
         blocks.append({"type": "context", "elements": [_text(plan_line(m))]})
     facts = []
@@ -79,7 +81,9 @@ def status_blocks(m: Migration, *, now: float, policy: Policy, buttons: bool = T
     if m.pending_approval:
         facts.append("Waiting for approval: see the request in the thread")
     if m.last_action:
-        who = f" by <@{m.last_actor}>" if m.last_actor else ""
+        who = f" by {m.last_actor}" if m.last_actor else ""
+        if SLACK_ID.match(m.last_actor):
+            who = f" by <@{m.last_actor}>"
         at = f" · {when(m.last_action_at)}" if m.last_action_at else ""
         facts.append(f"Last: {m.last_action}{who}{at}")
     facts.append(f"id `{m.id}`")

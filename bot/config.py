@@ -92,6 +92,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     port = _port(env.get("PORT", "3000"))
     path = _required(env, "MIGRATE_CONFIG", "the path of the YAML config (see docs/slack.md)")
     values = parse_config(_read_yaml(path))
+    needs_prometheus = [g.name for g in values["gates"].gates if g.source == "prometheus"]
+    if providers == "alibaba" and needs_prometheus and not values["sections"].get("prometheus", {}).get("url"):
+        raise ConfigError("prometheus.url", f"is not set, but gate `{needs_prometheus[0]}` reads Prometheus: give the "
+                                            "URL of a Prometheus-compatible HTTP API, or drop the gate")
     return Settings(bot_token=bot_token, signing_secret=secret, redis_url=redis_url, config_path=path,
                     providers=providers, app_token=app_token, api_url=api_url, port=port, **values)
 
@@ -128,6 +132,8 @@ def parse_config(raw: Any) -> dict[str, Any]:
             if not isinstance(raw[key], dict):
                 raise ConfigError(key, "must be a mapping")
             sections[key] = raw[key]
+    if "prometheus" in sections:
+        _prometheus(sections["prometheus"])
     out["sections"] = sections
     # Required, not defaulted: a config that forgot them must not let the whole workspace in.
     if not out.get("operators"):
@@ -137,6 +143,15 @@ def parse_config(raw: Any) -> dict[str, Any]:
         raise ConfigError("approvers", "is missing or empty: list the Slack user or group ids who may approve, "
                                        "or \"*\" for everyone")
     return out
+
+
+def _prometheus(cfg: dict[str, Any]) -> None:
+    """The `prometheus:` section: an http(s) URL and a timeout that makes sense (checked at start-up)."""
+    url = str(cfg.get("url") or "")
+    if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
+        raise ConfigError("prometheus.url", "must be an http(s) URL such as https://prometheus.example.internal:9090")
+    if "timeout_seconds" in cfg:
+        _number("prometheus.timeout_seconds", cfg["timeout_seconds"], 0.1, 120)
 
 
 def _required(env: Mapping[str, str], name: str, hint: str) -> str:

@@ -63,6 +63,8 @@ class Publisher:
             shown = m if outcome.verb == "status" else None
             reply(text, self.status_blocks(shown, buttons=False) if shown else None)
             return
+        if outcome.broadcast:  # an automatic rollback: the whole channel hears it first, whatever the card does
+            self.client.chat_postMessage(channel=m.channel, text=text[:3000])
         card_ts = self.ensure_card(m)
         new_request = a is not None and a.pending and not a.message_ts and not a.approvals and not approval_ts
         if a is not None and not new_request:
@@ -75,8 +77,7 @@ class Publisher:
             self.thread(m, card_ts, text)
             for name, content in outcome.files.items():
                 self.attach(m, card_ts, name, content)
-        if outcome.broadcast:  # an automatic rollback: the whole channel hears it, not only the thread
-            self.client.chat_postMessage(channel=m.channel, text=text[:3000])
+
 
     # ---- the status card ----------------------------------------------------------------------
 

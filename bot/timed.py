@@ -91,6 +91,7 @@ class TimedWork:
 
     def _dwell_over(self, m: Migration, now: float) -> bool:
         return (self.dwell_seconds > 0 and m.phase in WEIGHTS_UNLOCKED and m.intent is None
+                and m.plan.get("state") not in ("running", "paused")
                 and m.last_weight_change_at > 0 and now >= m.last_weight_change_at + self.dwell_seconds)
 
 

@@ -19,11 +19,12 @@ SOURCES = frozenset({"slb_health", "prometheus"})
 #: Query templates comparing MSE (Higress/Envoy metric names) with ingress-nginx on the same
 #: traffic; `{window}` becomes the gate's window. Every one can be replaced in the config.
 TEMPLATES: Mapping[str, tuple[str, str, str]] = {
-    # name: (MSE query, NGINX query, unit)
+    # name: (MSE query, NGINX query, unit). `or vector(0)`: a gateway that has served no 5xx yet
+    # has no 5xx series at all, and that is a success rate of 100%, not "no data".
     "success_rate": (
-        '100 * (1 - sum(rate(envoy_http_downstream_rq_xx{envoy_response_code_class="5"}[{window}])) '
+        '100 * (1 - (sum(rate(envoy_http_downstream_rq_xx{envoy_response_code_class="5"}[{window}])) or vector(0)) '
         '/ sum(rate(envoy_http_downstream_rq_total[{window}])))',
-        '100 * (1 - sum(rate(nginx_ingress_controller_requests{status=~"5.."}[{window}])) '
+        '100 * (1 - (sum(rate(nginx_ingress_controller_requests{status=~"5.."}[{window}])) or vector(0)) '
         '/ sum(rate(nginx_ingress_controller_requests[{window}])))',
         "%"),
     "p99_latency": (
@@ -91,10 +92,14 @@ class Reading:
 
 @dataclass(frozen=True)
 class Verdict:
+    """A gate's judgement. `unknown` when it could not be judged (no reading, or no NGINX reading
+    for a bound relative to NGINX): it holds increases but never counts towards a rollback."""
+
     gate: Gate
     reading: Reading
     ok: bool
     why: str = ""
+    unknown: bool = False
 
     def short(self) -> str:
         """`✓ success 99.96% (NGINX 99.95%)`, or `✗ p99 420 ms (max NGINX + 50)`."""
@@ -115,14 +120,16 @@ Reader = Callable[[Gate], Reading]
 
 def judge(gate: Gate, reading: Reading) -> Verdict:
     """Whether a reading passes; a missing one fails (safe: no increase), with the reason."""
-    if reading.mse is None or math.isnan(reading.mse):
-        return Verdict(gate, reading, False, reading.error or "no data")
+    if reading.mse is None or not math.isfinite(reading.mse):
+        return Verdict(gate, reading, False, reading.error or "no data", unknown=True)
+    nginx = reading.nginx if reading.nginx is not None and math.isfinite(reading.nginx) else None
     for bound, name in ((gate.minimum, "min"), (gate.maximum, "max")):
         if bound is None:
             continue
-        limit = bound.against(reading.nginx)
+        limit = bound.against(nginx)
         if limit is None:
-            return Verdict(gate, reading, False, f"no NGINX reading to compare with ({reading.error or 'no data'})")
+            return Verdict(gate, reading, False, f"no NGINX reading to compare with ({reading.error or 'no data'})",
+                           unknown=True)
         if (reading.mse < limit) if name == "min" else (reading.mse > limit):
             return Verdict(gate, reading, False, f"{name} {bound.describe()} = {_num(limit)}{gate.unit}")
     return Verdict(gate, reading, True)
@@ -142,9 +149,14 @@ def summary(verdicts: Sequence[Verdict]) -> str:
     return " · ".join(v.short() for v in verdicts)
 
 
-def measured(verdicts: Sequence[Verdict]) -> bool:
-    """Every gate got a reading: only then may failures count towards an automatic rollback."""
-    return all(v.reading.mse is not None for v in verdicts)
+def failing(verdicts: Sequence[Verdict]) -> list[Verdict]:
+    """Gates that were read and failed: these count towards an automatic rollback, whatever the
+    others say (one unreadable gate must not hide another's real failure)."""
+    return [v for v in verdicts if not v.ok and not v.unknown]
+
+
+def unknown(verdicts: Sequence[Verdict]) -> list[Verdict]:
+    return [v for v in verdicts if v.unknown]
 
 
 # ---- config ------------------------------------------------------------------------------------
@@ -177,10 +189,14 @@ def _gate(i: int, raw: Any) -> Gate:
     if not isinstance(raw, dict):
         raise UserError(f"{where}: must be a mapping like {{name: success, source: prometheus, "
                         "query: success_rate, min: nginx - 0.5, window: 5m}.")
-    unknown = sorted(set(raw) - {"name", "source", "query", "nginx_query", "min", "max", "window", "unit"})
-    if unknown:
-        raise UserError(f"{where}.{unknown[0]}: unknown key; a gate has name, source, query, nginx_query, min, max, "
+    extra = sorted(str(k) for k in raw if k not in {"name", "source", "query", "nginx_query", "min", "max", "window",
+                                                     "unit"})
+    if extra:
+        raise UserError(f"{where}.{extra[0]}: unknown key; a gate has name, source, query, nginx_query, min, max, "
                         "window, unit.")
+    for key in ("name", "source", "query", "nginx_query", "unit"):
+        if key in raw and not isinstance(raw[key], str):
+            raise UserError(f"{where}.{key}: must be text, not {type(raw[key]).__name__}.")
     name = str(raw.get("name") or "").strip()
     if not name:
         raise UserError(f"{where}.name: every gate needs a name.")
@@ -191,6 +207,8 @@ def _gate(i: int, raw: Any) -> Gate:
         raise UserError(f"{where}: give `min` or `max` (a number, or relative to NGINX like `nginx - 0.5`).")
     minimum = _threshold(f"{where}.min", raw.get("min"))
     maximum = _threshold(f"{where}.max", raw.get("max"))
+    if minimum and maximum and minimum.relative == maximum.relative and minimum.value > maximum.value:
+        raise UserError(f"{where}.max: is below `min`, so the gate could never pass.")
     window = _duration(f"{where}.window", raw.get("window", "5m"))
     query, nginx_query, unit = "", "", str(raw.get("unit", ""))
     if source == "prometheus":
@@ -229,6 +247,8 @@ def _threshold(where: str, raw: Any) -> Threshold | None:
     found = _RELATIVE.match(text)
     if found:
         sign, amount = found.group(1), float(found.group(2) or 0)
+        if not math.isfinite(amount):
+            raise UserError(f"{where}: must be a finite number.")
         return Threshold(-amount if sign == "-" else amount, relative=True)
     try:
         value = float(text)
@@ -254,10 +274,10 @@ def _analysis(raw: Any) -> Analysis:
     if not isinstance(raw, dict):
         raise UserError("analysis: must be a mapping of interval, failures_before_rollback, max_step_percent, "
                         "min_soak_before_verify.")
-    unknown = sorted(set(raw) - {"interval", "failures_before_rollback", "max_step_percent",
-                                 "min_soak_before_verify"})
-    if unknown:
-        raise UserError(f"analysis.{unknown[0]}: unknown key.")
+    extra = sorted(str(k) for k in raw if k not in {"interval", "failures_before_rollback", "max_step_percent",
+                                                     "min_soak_before_verify"})
+    if extra:
+        raise UserError(f"analysis.{extra[0]}: unknown key.")
     failures = raw.get("failures_before_rollback", 3)
     if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
         raise UserError("analysis.failures_before_rollback: must be a whole number of 1 or more.")
@@ -265,8 +285,9 @@ def _analysis(raw: Any) -> Analysis:
     if isinstance(step, bool) or not isinstance(step, int | float) or not 0 < step <= 100:
         raise UserError("analysis.max_step_percent: must be a number of points above 0 and at most 100.")
     soak = raw.get("min_soak_before_verify", 0)
+    no_soak = soak in (0, "0") or str(soak).strip() in ("0s", "0m", "0h")
     return Analysis(_duration("analysis.interval", raw.get("interval", "60s")), failures, float(step),
-                    0 if soak in (0, "0") else _duration("analysis.min_soak_before_verify", soak))
+                    0 if no_soak else _duration("analysis.min_soak_before_verify", soak))
 
 
 def format_window(seconds: int) -> str:

@@ -12,11 +12,16 @@ from commands.errors import ProviderError
 from commands.gates import Gate, GateConfig, Reader, Reading, Verdict, applicable, evaluate
 from commands.model import Migration
 from commands.ports import World
+from commands.render import held
 
 
 def verdicts(world: World, m: Migration, config: GateConfig) -> list[Verdict]:
-    """Every gate that applies to the migration's method, read now and judged."""
-    return evaluate(applicable(config.gates, m.method), reader(world, m))
+    """Every gate that applies, read now and judged. Request metrics say nothing while MSE takes
+    no traffic (its rates have no samples), so they are left out until it takes some."""
+    gates = applicable(config.gates, m.method)
+    if held(m)[0] <= 0:
+        gates = [g for g in gates if g.source != "prometheus"]
+    return evaluate(gates, reader(world, m))
 
 
 def reader(world: World, m: Migration) -> Reader:
@@ -33,11 +38,19 @@ def reader(world: World, m: Migration) -> Reader:
     return read
 
 
+#: Gateway states that pass (the gateway is being changed or scaled); they hold a plan but never
+#: count towards a rollback. Any other state but running counts as MSE down.
+PASSING_STATES = frozenset({"changing", "scaling in", "scaling out", "updating", "restarting"})
+#: DescribeHealthStatus: `unavailable` means the health check is off or has not run; it says nothing.
+JUDGED = frozenset({"normal", "abnormal"})
+
+
 def backend_health(world: World, m: Migration) -> Reading:
     """The share of MSE's and NGINX's backends in the moved groups whose health check passes.
 
-    MSE counts as 0% while the gateway itself is not running (`GetGateway` status), whatever
-    the SLB says: its nodes may still answer the health check while it is being changed.
+    Backends the SLB does not judge (`unavailable`, or not listed) are left out; with none left
+    on a side, that side is unknown. MSE counts as down while the gateway itself is in a failed
+    state (`GetGateway`), and as unknown while it is only being changed or scaled.
     """
     if m.method != "slb" or m.slb is None:
         return Reading(None, None, "backend health is read from the SLB method's groups")
@@ -46,19 +59,21 @@ def backend_health(world: World, m: Migration) -> Reading:
     statuses: dict[tuple[str, int], str] = {}
     for port, protocol in {pair for g in s.groups for pair in g.listener_pairs()}:
         statuses.update({h.key: h.status for h in world.slb.health(slb_id=s.slb_id, port=port, protocol=protocol)})
-    mse_ok = mse_all = nginx_ok = nginx_all = 0
+    counts = {"mse": [0, 0], "nginx": [0, 0]}  # side -> [normal, judged]
     for g in s.groups:
         for b in world.slb.backends(vgroup_id=g.vgroup_id):
-            normal = statuses.get(b.key, "unavailable") == "normal"
-            if slb.is_nginx(b, s):
-                nginx_all, nginx_ok = nginx_all + 1, nginx_ok + normal
-            else:
-                mse_all, mse_ok = mse_all + 1, mse_ok + normal
-    if gw is None or gw.status != "running":
-        return Reading(0.0, _percent(nginx_ok, nginx_all), f"gateway {m.gateway} is {gw.status if gw else 'gone'}")
-    if not mse_all:
-        return Reading(None, _percent(nginx_ok, nginx_all), "the gateway has no nodes in the moved groups")
-    return Reading(_percent(mse_ok, mse_all), _percent(nginx_ok, nginx_all))
+            status = statuses.get(b.key, "unavailable")
+            if status in JUDGED:
+                side = counts["nginx" if slb.is_nginx(b, s) else "mse"]
+                side[0], side[1] = side[0] + (status == "normal"), side[1] + 1
+    nginx = _percent(*counts["nginx"])
+    if gw is None or (gw.status != "running" and gw.status not in PASSING_STATES):
+        return Reading(0.0, nginx, f"gateway {m.gateway} is {gw.status if gw else 'gone'}")
+    if gw.status != "running":
+        return Reading(None, nginx, f"gateway {m.gateway} is {gw.status}")
+    if not counts["mse"][1]:
+        return Reading(None, nginx, "the SLB reports no health check result for the gateway's backends")
+    return Reading(_percent(*counts["mse"]), nginx)
 
 
 def _prometheus(world: World, gate: Gate) -> Reading:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from commands.errors import UserError
-from commands.gates import Analysis, Verdict, format_window, measured, summary
+from commands.gates import Analysis, Verdict, failing, format_window, summary, unknown
 
 _SHARES = re.compile(r"^[0-9]{1,2}(,[0-9]{1,2})*%$")
 _DURATION = re.compile(r"^([0-9]{1,5})(s|m|h)$")
@@ -82,7 +82,11 @@ def parse(shares: str, every: str, *, current: float, dwell: float, analysis: An
 
 @dataclass(frozen=True)
 class Decision:
-    """What a tick does: `rollback` (with why), `step` (to share), or nothing but a new record."""
+    """What a tick does: `rollback` (with why), `step` (to share), or nothing but a new record.
+
+    A step's plan still points at that step: it moves on only once the step has landed
+    (`stepped`), so a step that fails or is interrupted is taken again, never skipped.
+    """
 
     plan: Plan
     rollback: str = ""
@@ -90,25 +94,53 @@ class Decision:
     note: str = ""  # a line for the thread, when there is something to say
 
 
-def tick(plan: Plan, verdicts: list[Verdict], *, now: float, analysis: Analysis) -> Decision:
-    """One evaluation of a running plan whose check is due."""
+WATCHED = frozenset({"running", "paused", "done"})
+#: Whole weights cannot hit every share: 25% is MSE 33 / NGINX 100 = 24.8%. A step is judged
+#: against what the SLB holds with this much slack, so a plan's own steps are never refused.
+ROUNDING = 1.0
+
+
+def tick(plan: Plan, verdicts: list[Verdict], *, now: float, analysis: Analysis, share: float,
+         ready_at: float) -> Decision:
+    """One evaluation of a watched plan whose check is due.
+
+    Gates that were read and failed count, whatever the others say; `failures_before_rollback`
+    of them in a row roll back, in any state (a paused plan and the final share are watched
+    too). Only a running plan steps, only when every gate passed, its time has come and the
+    dwell since the last change (`ready_at`) is over. `share` is what the SLB holds now: shares
+    at or below it are passed over, and a step past `max_step_percent` from it pauses the plan.
+    """
     line = summary(verdicts)
     plan = replace(plan, next_check_at=now + analysis.interval, last=line)
-    if not measured(verdicts):  # said once when it starts, not at every interval
-        note = "" if plan.history[-1:] == ("unknown",) else (
-            f"Plan waits: a gate could not be read, so no increase (and no automatic rollback): {line}")
-        return Decision(replace(plan, history=(*plan.history[-9:], "unknown")), note=note)
-    if not all(v.ok for v in verdicts):
+    if failing(verdicts):
         failures = plan.failures + 1
         plan = replace(plan, failures=failures, history=(*plan.history[-9:], "fail"))
         if failures >= analysis.failures_before_rollback:
-            return Decision(replace(plan, state="stopped"), rollback=f"{failures} failed gate checks in a row: {line}")
+            return Decision(plan, rollback=f"{failures} failed gate checks in a row: {line}")
         return Decision(plan, note=f"Gate check {failures} of {analysis.failures_before_rollback} failed "
                                    f"(a rollback follows at {analysis.failures_before_rollback}): {line}")
+    if unknown(verdicts):  # said once when it starts, not at every interval
+        note = "" if plan.history[-1:] == ("unknown",) else (
+            f"Plan waits: a gate could not be read, so no increase (and no automatic rollback): {line}")
+        return Decision(replace(plan, history=(*plan.history[-9:], "unknown")), note=note)
     plan = replace(plan, failures=0, history=(*plan.history[-9:], "pass"))
-    if plan.next_share is None or now < plan.next_step_at:
+    if plan.state != "running":
         return Decision(plan)
-    share, index = plan.next_share, plan.index + 1
-    plan = replace(plan, index=index, next_step_at=now + plan.every,
-                   state="done" if index >= len(plan.steps) else "running")
-    return Decision(plan, step=share)
+    while plan.next_share is not None and plan.next_share <= share + 1e-9:  # reached already (a manual step)
+        plan = replace(plan, index=plan.index + 1)
+    if plan.next_share is None:
+        return Decision(replace(plan, state="done"), note=f"The plan is done at {share:.0f}%, and the gates pass at "
+                                                         f"it: watch it, then `/migrate verify`. Gates: {line}")
+    if now < max(plan.next_step_at, ready_at):
+        return Decision(plan)
+    if plan.next_share - share > analysis.max_step_percent + ROUNDING:
+        return Decision(replace(plan, state="paused"),
+                        note=f"Plan paused: the step from {share:.0f}% to {plan.next_share}% is more than the "
+                             f"{analysis.max_step_percent:g} points a step may take without approval; "
+                             "`/migrate weight` by hand, then `/migrate resume`.")
+    return Decision(plan, step=plan.next_share)
+
+
+def stepped(plan: Plan, *, now: float) -> Plan:
+    """The plan once its step has landed: on to the next share, after the pace."""
+    return replace(plan, index=plan.index + 1, next_step_at=now + plan.every)

@@ -51,13 +51,19 @@ def drift_line(m: Migration) -> str:
     return "⚠ Drift: " + "; ".join(drift) + (f"; and {more} more" if more > 0 else "") + "."
 
 
+def gates_line(m: Migration) -> str:
+    """The latest gate values: a watching plan's last check, else the last read (status, a step)."""
+    if m.plan.get("state") in ("running", "paused", "done") and m.plan.get("last"):
+        return str(m.plan["last"])
+    return str(m.observed.get("gates", ""))
+
+
 def plan_line(m: Migration) -> str:
     """`Plan: 1% → *5%* → 10% every 5m (running) · last check: ✓ ...`, while there is one."""
-    if not m.plan or m.plan.get("state") in (None, ""):
+    if not m.plan or m.plan.get("state") in (None, "") or m.phase not in WEIGHTS_UNLOCKED:
         return ""
     p = Plan.from_dict(m.plan)
-    last = f" · last check: {p.last}" if p.last else ""
-    return f"Plan: {p.describe()}{last}"
+    return f"Plan: {p.describe()}"
 
 
 def next_increase_line(m: Migration, *, now: float, policy: Policy) -> str:
@@ -78,8 +84,8 @@ def status_text(m: Migration, *, now: float, policy: Policy) -> str:
     drift = drift_line(m)
     if drift:
         lines.append(drift)
-    if m.observed.get("gates"):
-        lines.append(f"Gates: {m.observed['gates']}")
+    if gates_line(m):
+        lines.append(f"Gates: {gates_line(m)}")
     plan = plan_line(m)
     if plan:
         lines.append(plan)

@@ -135,3 +135,118 @@ def test_two_replicas_ticking_at_once_take_each_step_once(redis_url: str) -> Non
     assert len(steps) == 1 and _split(h) == [1, 1]
     events = [e for e in h.store.events(h.migration().id, limit=200) if e.verb == "weight"]
     assert len([e for e in events if e.result.startswith("SLB holds")]) == 1
+
+
+def _at(h: Harness, share: int) -> None:
+    """A running plan that has reached `share` (from 1,5,10,25,50% every 5m)."""
+    h.ok("alice", "/migrate auto 1,5,10,25,50% every 5m")
+    while round(h.migration().observed.get("share", 0)) < share:
+        _run(h, 30)
+
+
+def test_a_failed_automatic_rollback_is_told_to_the_channel_and_tried_again(redis_url: str) -> None:
+    h = _switched(redis_url, failures=1)
+    _at(h, 5)
+    h.world.set_metrics("mse", success_rate=90.0)
+    h.world.state.fail_next("slb.set_weights", times=30, code="Forbidden", temporary=False)
+    h.engine.sleep = lambda s: None
+    h.clock.advance(30)
+    [failed] = [o for o in h.engine.tick_plans() if o.verb == "rollback"]
+    assert not failed.ok and failed.broadcast and "Automatic rollback of" in failed.text and "FAILED" in failed.text
+    assert "`/migrate rollback`" in failed.text and _split(h) == [5, 5]
+    h.world.state.clear_faults()
+    h.world.state.fail_next("slb.set_weights", times=0)
+    [back] = [o for o in h.engine.tick_plans() if o.verb == "rollback"]  # the very next round, not an interval later
+    assert back.ok and _split(h) == [0, 0] and h.migration().plan["state"] == "stopped"
+
+
+def test_a_step_that_failed_is_taken_again_not_skipped(redis_url: str) -> None:
+    h = _switched(redis_url)
+    _at(h, 1)
+    h.world.state.fail_next("slb.set_weights", times=30, code="Forbidden", temporary=False)
+    said = _run(h, 6 * 60)
+    assert any("could not take its step to 5%" in t for t in said) and _split(h) == [1, 1]
+    h.world.state.clear_faults()
+    h.world.state.fail_next("slb.set_weights", times=0)
+    said = _run(h, 60)
+    assert any(t.startswith("plan step to 5%") for t in said) and _split(h) == [5, 5]
+
+
+def test_one_unreadable_gate_does_not_hide_a_failing_one(redis_url: str) -> None:
+    h = _switched(redis_url, failures=2)
+    _at(h, 5)
+    h.world.set_metrics("mse", down=True)
+    for node in ("eni-gw-demo-1", "eni-gw-demo-2", "eni-gw-demo-3"):
+        h.world.set_health(node, 80, "abnormal")
+    said = _run(h, 90)
+    assert len(_rollbacks(said)) == 1 and "✗ backends 50% healthy" in _rollbacks(said)[0] and _split(h) == [0, 0]
+
+
+def test_health_checks_that_are_off_hold_the_plan_without_rolling_back(redis_url: str) -> None:
+    h = _switched(redis_url, failures=1)
+    _at(h, 5)
+    for node in ("eni-gw-demo-1", "eni-gw-demo-2", "eni-gw-demo-3"):
+        for port in (80, 443):
+            h.world.set_health(node, port, "unavailable")
+    said = _run(h, 10 * 60)
+    assert _rollbacks(said) == [] and any(t.startswith("Plan waits") for t in said) and _split(h) == [5, 5]
+
+
+def test_the_last_share_is_still_watched(redis_url: str) -> None:
+    h = _switched(redis_url, failures=1)
+    h.ok("alice", "/migrate auto 1,5% every 5m")
+    said = _run(h, 6 * 60)
+    assert any("That was the last step" in t for t in said) and any("The plan is done at 5%" in t for t in said)
+    h.world.set_metrics("mse", success_rate=90.0)
+    assert len(_rollbacks(_run(h, 60))) == 1 and _split(h) == [0, 0]
+
+
+def test_a_paused_plan_is_still_watched(redis_url: str) -> None:
+    h = _switched(redis_url, failures=1)
+    _at(h, 5)
+    h.ok("alice", "/migrate pause")
+    h.world.set_metrics("mse", success_rate=90.0)
+    assert len(_rollbacks(_run(h, 60))) == 1 and _split(h) == [0, 0]
+
+
+def test_a_manual_change_while_paused_is_taken_into_account(redis_url: str) -> None:
+    h = _switched(redis_url)
+    _at(h, 1)
+    h.ok("alice", "/migrate pause")
+    h.clock.advance(60)  # the dwell since the plan's step
+    h.ok("alice", "/migrate weight 20%")
+    h.ok("alice", "/migrate resume")
+    said = _run(h, 6 * 60)
+    assert not any(t.startswith(("plan step to 5%", "plan step to 10%")) for t in said)  # never down
+    assert any(t.startswith("plan step to 25%") for t in said)
+    h.ok("alice", "/migrate pause")
+    h.ok("alice", "/migrate weight 0")
+    h.ok("alice", "/migrate resume")
+    said = _run(h, 6 * 60)
+    assert any("Plan paused: the step from 0% to 50%" in t for t in said) and _split(h) == [0, 0]
+
+
+def test_verify_and_abort_wait_for_a_running_plan_and_the_card_drops_it_after(redis_url: str) -> None:
+    h = _switched(redis_url)
+    _at(h, 1)
+    for verb in ("verify", "abort"):
+        out = h.say("alice", f"/migrate {verb}")
+        assert not out.ok and "while a plan is moving the weights" in out.text
+    h.ok("alice", "/migrate pause")
+    h.ok("alice", "/migrate verify")
+    h.ok("bob", "/migrate approve")
+    assert "Plan:" not in h.ok("alice", "/migrate status").text
+
+
+def test_auto_waits_for_a_pending_request_and_for_the_dwell(redis_url: str) -> None:
+    h = _switched(redis_url)
+    h.ok("alice", "/migrate weight 1")
+    h.clock.advance(60)
+    h.ok("alice", "/migrate abort")  # an approval request waits
+    out = h.say("alice", "/migrate auto 5,10% every 5m")
+    assert not out.ok and "is waiting for an approver" in out.text
+    h.ok("alice", "/migrate deny")
+    h.ok("alice", "/migrate weight 2")
+    h.ok("alice", "/migrate auto 5,10% every 5m")
+    assert _run(h, 30) == [] and _split(h) == [2, 2]  # the dwell after `weight 2` is not over yet
+    assert any(t.startswith("plan step to 5%") for t in _run(h, 60))

@@ -103,6 +103,8 @@ def _gated(redis_url: str, gates: list[dict[str, object]] | None = None, **analy
 
 def test_an_increase_shows_the_gates_it_passed(redis_url: str) -> None:
     h = _gated(redis_url, [SUCCESS])
+    first = h.ok("alice", "/migrate weight 5")  # MSE takes no traffic yet: its request metrics say nothing
+    assert "Gates: ✓ backends 100% healthy (NGINX 100% healthy)." in first.text and "success" not in first.text
     out = h.ok("alice", "/migrate weight 10")
     assert "Gates: ✓ backends 100% healthy (NGINX 100% healthy) · ✓ success 99.95% (NGINX 99.95%)" in out.text
     assert "Gates: ✓ backends" in h.ok("alice", "/migrate status").text
@@ -175,3 +177,75 @@ def test_verify_waits_for_the_soak_and_its_request_shows_the_gates(redis_url: st
     assert asked.approval is not None and "Gates over the last window: ✓ backends 100% healthy" in asked.text
     h.ok("bob", "/migrate approve")
     assert h.migration().phase is Phase.VERIFIED
+
+
+def test_a_missing_nginx_reading_is_unknown_never_a_failure() -> None:
+    from commands.gates import failing, unknown
+
+    success = parse([SUCCESS], None).gates[0]
+    verdict = judge(success, Reading(100.0, None))
+    assert verdict.unknown and not verdict.ok and failing([verdict]) == [] and unknown([verdict]) == [verdict]
+    nan = judge(success, Reading(99.9, float("nan")))
+    assert nan.unknown
+
+
+def test_a_success_rate_with_no_5xx_series_yet_is_100_percent() -> None:
+    # ingress-nginx has no 5xx series until it serves one: `or vector(0)` makes that a 100% rate.
+    for query in TEMPLATES["success_rate"][:2]:
+        assert ") or vector(0)) / sum(" in query
+
+
+@pytest.mark.parametrize(("gates", "key"), [
+    ([{**SUCCESS, 1: "x"}], "gates[0].1"),
+    ([{**SUCCESS, "query": ["success_rate"]}], "gates[0].query"),
+    ([{**SUCCESS, "min": 100, "max": 50}], "gates[0].max"),
+    ([{**SUCCESS, "min": "nginx - " + "9" * 400}], "gates[0].min"),
+])
+def test_config_that_would_crash_or_never_pass_is_refused(gates: object, key: str) -> None:
+    with pytest.raises(UserError) as err:
+        parse(gates, None)
+    assert str(err.value).startswith(key)
+
+
+def test_serve_refuses_prometheus_gates_without_a_url_or_with_a_bad_one(tmp_path: object) -> None:
+    import yaml
+
+    from bot.config import load_settings
+
+    path = tmp_path / "m.yaml"  # type: ignore[operator]
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "REDIS_URL": "redis://x/0",
+           "MIGRATE_CONFIG": str(path), "MIGRATE_PROVIDERS": "alibaba"}
+    path.write_text(yaml.safe_dump({"operators": ["U1"], "approvers": ["U2"], "gates": [SUCCESS]}))
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
+    assert str(err.value).startswith("prometheus.url: is not set, but gate `success` reads Prometheus")
+    path.write_text(yaml.safe_dump({"operators": ["U1"], "approvers": ["U2"], "prometheus": {"url": "ftp://x"}}))
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
+    assert str(err.value).startswith("prometheus.url: must be an http(s) URL")
+
+
+def test_an_approved_increase_whose_write_failed_is_retried_by_weight(redis_url: str) -> None:
+    h = _gated(redis_url)
+    asked = h.ok("alice", "/migrate weight 100")
+    assert asked.approval is not None
+    h.engine.sleep = lambda s: None
+    h.world.state.fail_next("slb.set_weights", times=1, code="Forbidden", temporary=False)
+    failed = h.say("bob", "/migrate approve")
+    assert not failed.ok and "`/migrate weight` retries it" in failed.text
+    retried = h.ok("alice", "/migrate weight 100")
+    assert "Retried weight" in retried.text and h.migration().mse_weight == 100
+
+
+def test_an_approval_for_weights_that_moved_since_cancels_the_request(redis_url: str) -> None:
+    h = _gated(redis_url)
+    asked = h.ok("alice", "/migrate weight 100")
+    assert asked.approval is not None
+    import dataclasses
+
+    m = h.migration()  # the record's weights move under the request (a step that landed meanwhile)
+    h.store.commit(expected_version=m.version, migration=dataclasses.replace(m, mse_weight=3),
+                   event=h.engine.event("test", "drift", {}, m, m.phase, "weights moved"))
+    out = h.ok("bob", "/migrate approve")
+    assert "the request is cancelled" in out.text and h.migration().pending_approval == ""
+    assert h.store.approval(m.id, asked.approval.id).state == "cancelled"  # type: ignore[union-attr]

@@ -48,6 +48,7 @@ def test_a_real_prometheus_lets_a_healthy_increase_through_and_holds_a_breach(
     h.ok("alice", "/migrate switch")
     success = cfg.gates[0].promql("mse")
     _wait_for(lambda: world.metrics.value(promql=success), lambda v: v is not None)
+    h.ok("alice", "/migrate weight 5")  # at 0% MSE has no traffic for its request metrics to judge
     healthy = h.ok("alice", "/migrate weight 10")
     assert healthy.approval is None and "✓ success 100% (NGINX 100%)" in healthy.text
     live_prometheus.exporter.set_mse(error_rate=0.2)  # MSE answers one request in five with a 5xx

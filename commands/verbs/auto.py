@@ -31,6 +31,9 @@ def auto(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
     if m.plan.get("state") in ("running", "paused"):
         raise NotAllowed(f"A plan is already {m.plan['state']}: {plan.Plan.from_dict(m.plan).describe()}. "
                          "`/migrate pause`, `/migrate resume`, or `/migrate rollback` (which ends it).")
+    if m.pending_approval:
+        raise NotAllowed(f"Request {m.pending_approval} is waiting for an approver; decide it first, then start the "
+                         "plan.")
     p = plan.parse(cmd.positional, cmd.args["every"], current=held(m)[0], dwell=eng.policy.dwell_seconds,
                    analysis=eng.policy.gates.analysis, by=request.user, now=eng.now())
     a = eng.policy.gates.analysis
@@ -65,14 +68,15 @@ def _set_state(eng: Engine, m: Migration, user: str, state: str, from_state: str
 
 def tick(eng: Engine, m: Migration) -> Outcome | None:
     """The plan's part of a housekeeping round for one migration; None when nothing was due."""
-    if m.plan.get("state") != "running" or m.intent is not None or m.phase not in WEIGHTS_UNLOCKED:
+    if m.plan.get("state") not in plan.WATCHED or m.intent is not None or m.phase not in WEIGHTS_UNLOCKED:
         return None
     p = plan.Plan.from_dict(m.plan)
     now = eng.now()
     if now < p.next_check_at:
         return None
     verdicts = health.verdicts(eng.world, m, eng.policy.gates)
-    decision = plan.tick(p, verdicts, now=now, analysis=eng.policy.gates.analysis)
+    decision = plan.tick(p, verdicts, now=now, analysis=eng.policy.gates.analysis, share=held(m)[0],
+                         ready_at=m.last_weight_change_at + eng.policy.dwell_seconds)
     try:
         m2 = eng.commit(m, dataclasses.replace(m, plan=decision.plan.to_dict()), user=AUTO_USER, verb="auto",
                         args={}, result=decision.rollback or decision.note or f"gates: {decision.plan.last}")
@@ -81,31 +85,62 @@ def tick(eng: Engine, m: Migration) -> Outcome | None:
     if decision.rollback:
         return _roll_back(eng, m2, decision.rollback)
     if decision.step is not None:
-        return _step(eng, m2, decision.step, decision.plan)
+        return _step(eng, m2, decision.step)
     return Outcome(decision.note, migration=m2, verb="auto") if decision.note else None
 
 
-def _step(eng: Engine, m: Migration, share: int, p: plan.Plan) -> Outcome:
+def _step(eng: Engine, m: Migration, share: int) -> Outcome:
+    """Take the plan's step; the plan moves on only once the step has landed."""
     target = weights_for_share(share, nginx_floor=1)
     action = f"plan step to {share}%: set {target.describe()}"
+    gate_line = str(m.plan.get("last", ""))
     try:
         m2, summary = eng.run_step(m, op="weights", verb="weight", user=AUTO_USER, then=transition_for(
             "weight", m.phase).target, args={"mse": target.mse, "nginx": target.nginx, "action": action,
-                                             "gates": p.last})
+                                             "gates": gate_line})
     except MigrateError as exc:
-        return Outcome(f"The plan could not take its step to {share}%: {exc}", ok=False,
-                       migration=eng.load(m.id), verb="auto")
-    done = " The plan is done: watch it, then `/migrate verify`." if p.state == "done" else (
-        f" Next: {p.next_share}% at the earliest in {format_window(p.every)}.")
-    return Outcome(f"{action}. {summary}. Gates: {p.last}.{done}", migration=m2, verb="auto")
+        return Outcome(f"The plan could not take its step to {share}% (it tries again at the next check): {exc}",
+                       ok=False, migration=eng.load(m.id), verb="auto")
+    m2 = _moved_on(eng, m2)
+    p = plan.Plan.from_dict(m2.plan)
+    after = f" Next: {p.next_share}% at the earliest in {format_window(p.every)}." if p.next_share else (
+        " That was the last step: the plan watches it until `/migrate verify`.")
+    return Outcome(f"{action}. {summary}. Gates: {gate_line}.{after}", migration=m2, verb="auto")
+
+
+def _moved_on(eng: Engine, m: Migration) -> Migration:
+    """Record that the step landed, on the freshest record (a pause meanwhile stays a pause)."""
+    for _ in range(5):
+        if not m.plan:
+            return m
+        p = plan.stepped(plan.Plan.from_dict(m.plan), now=eng.now())
+        try:
+            return eng.commit(m, dataclasses.replace(m, plan=p.to_dict()), user=AUTO_USER, verb="auto", args={},
+                              result=f"plan moved on to step {p.index + 1} of {len(p.steps)}")
+        except Conflict:
+            m = eng.load(m.id) or m
+    return m
 
 
 def _roll_back(eng: Engine, m: Migration, why: str) -> Outcome:
-    """By the same path as `/migrate rollback`; said to the whole channel, naming who may act."""
+    """By the same path as `/migrate rollback` (which ends the plan in its first write), said to
+    the whole channel with who may act. If it fails, the channel hears that too, and the plan,
+    still watched, tries again at the next round."""
     from commands.verbs.shifting import rollback
 
-    done = rollback(eng, m, Request(text="rollback", user=AUTO_USER, channel=m.channel), Command("rollback"))
-    people = sorted(eng.policy.rollback or (eng.policy.operators | eng.policy.approvers) - {"*"})
+    people = sorted((eng.policy.rollback or (eng.policy.operators | eng.policy.approvers)) - {"*"})
     who = f" Rollback group: {' '.join(people[:10])}." if people else ""
-    text = f"Automatic rollback of {m.id}: {why}. {done.text}{who}"
-    return dataclasses.replace(done, text=text, broadcast=True, verb="rollback")
+    try:
+        done = rollback(eng, m, Request(text="rollback", user=AUTO_USER, channel=m.channel), Command("rollback"))
+    except MigrateError as exc:
+        fresh = eng.load(m.id) or m  # the rollback's first write stopped the plan: watch it again, at once
+        try:
+            eng.commit(fresh, dataclasses.replace(fresh, plan={**m.plan, "next_check_at": eng.now()}), user=AUTO_USER,
+                       verb="auto", args={}, result=f"automatic rollback failed: {exc}")
+        except MigrateError:
+            pass
+        return Outcome(f"Automatic rollback of {m.id} FAILED: {why}. The bot tries again at the next round; roll back "
+                       f"by hand now: `/migrate rollback`. Error: {exc}{who}", ok=False, migration=eng.load(m.id),
+                       verb="rollback", broadcast=True)
+    return dataclasses.replace(done, text=f"Automatic rollback of {m.id}: {why}. {done.text}{who}", broadcast=True,
+                               verb="rollback")

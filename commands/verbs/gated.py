@@ -59,6 +59,7 @@ def request(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
     if retried is not None:
         return retried
     transition_for(verb, m.phase)
+    refuse_while_planning(m, verb)
     if verb == "verify" and m.weights.share <= 0:
         raise NotAllowed("Nothing to verify: MSE takes no traffic yet. "
                          "Raise the weight first, e.g. `/migrate weight 1`.")
@@ -87,6 +88,7 @@ def abort(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
     if retried is not None:
         return retried
     t = transition_for("abort", m.phase)
+    refuse_while_planning(m, "abort")
     if m.phase in BEFORE_SWITCH:
         half_done = m.intent is not None and is_queued(m.intent)
         if half_done:  # a failed start or switch: restore from the originals its intent recorded
@@ -94,6 +96,13 @@ def abort(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
             m = dataclasses.replace(m, saved={**m.saved, **m.intent.args.get("saved", {})})
         return execute(eng, m, "abort", {}, user=req.user, approval=None, then=t.target, supersede=half_done)
     return ask(eng, m, req.user, "abort", {})
+
+
+def refuse_while_planning(m: Migration, verb: str) -> None:
+    """A running plan still moves the weights: nothing may lock them or take MSE out under it."""
+    if m.plan.get("state") == "running":
+        raise NotAllowed(f"Can't {verb} while a plan is moving the weights: `/migrate pause` it (or let it finish), "
+                         f"then `/migrate {verb}`.")
 
 
 def ask(eng: Engine, m: Migration, user: str, verb: str, args: dict[str, Any]) -> Outcome:
@@ -160,8 +169,17 @@ def _approved_weight(eng: Engine, m: Migration, args: dict[str, Any], *, user: s
                      who: str) -> Outcome:
     """An increase an approver let past the gates or the step limit, if the weights are still
     where it was asked from (a rollback since then means the question is no longer the same)."""
-    if m.phase not in WEIGHTS_UNLOCKED or list(args.get("from", [])) != [m.mse_weight, m.nginx_weight]:
-        raise NotAllowed("The weights changed since this increase was asked for; ask again with `/migrate weight`.")
+    if m.phase not in WEIGHTS_UNLOCKED or list(args.get("from", [])) != [m.mse_weight, m.nginx_weight] \
+            or m.plan.get("state") == "running":
+        text = ("The weights changed, or a plan is moving them, since this increase was asked for: the request is "
+                "cancelled; ask again with `/migrate weight`.")
+        if approval is None:
+            raise NotAllowed(text)
+        cancelled = dataclasses.replace(approval, state="cancelled", reason="the weights changed")
+        m2 = eng.commit(m, dataclasses.replace(m, pending_approval=""), user=user, verb="cancel",
+                        args={"request": approval.id}, result="weight request cancelled: the weights changed",
+                        approval=cancelled)
+        return eng.reply(m2, text, verb="weight", approval=cancelled)
     action = f"set {args['target']} (approved past: {args['why']})"
     m2, summary = eng.run_step(m, op="weights", verb="weight", user=user, then=Phase.SHIFTING, approval=approval,
                                args={"mse": int(args["mse"]), "nginx": int(args["nginx"]), "action": action})

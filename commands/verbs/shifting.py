@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from commands import gates, grammar, health
+from commands import gates, grammar, health, plan
 from commands.engine import is_queued
 from commands.errors import Conflict, NotAllowed, UserError
 from commands.grammar import Command
@@ -32,6 +32,11 @@ def target_weights(m: Migration, cmd: Command) -> Weights:
 
 
 def weight(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
+    from commands.verbs.gated import queued
+
+    retried = queued(eng, m, "weight")  # an approved increase whose cloud call failed: retried as approved
+    if retried is not None:
+        return retried
     t = transition_for("weight", m.phase)
     if m.plan.get("state") == "running":
         raise NotAllowed("A plan is moving the weights (`/migrate status` shows it): `/migrate pause` it first, "
@@ -86,11 +91,12 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
     # A cutover still running may take NGINX away under us: NGINX then comes back before MSE leaves.
     nginx_first = m.nginx_weight == 0 or (m.intent is not None and m.intent.op == "cutover")
     action = "rolled back: MSE weight 0" + (f", {undone.value} undone" if undone else "")
+    if m.plan.get("state") in plan.WATCHED:  # the plan ends in the rollback's own first write: no step after it
+        m = dataclasses.replace(m, plan={**m.plan, "state": "stopped"})
     m2, summary = eng.run_step(m, op="weights", verb="rollback", user=request.user, then=t.target,
                                args={"mse": 0, "nginx": 100, "nginx_first": nginx_first, "action": action},
                                supersede=superseding)
     m2, cancelled = cancel_pending(eng, m2, request.user)
-    m2 = end_plan(eng, m2, request.user)
     lock = (f" Traffic verification is undone{' and so is the cutover' if undone is Phase.CUT_OVER else ''}: "
             "verify again before cutover." if undone else "")
     share = held(m2)[0]
@@ -103,17 +109,6 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
 def _note(cancelled: Approval | None) -> str:
     return (f" Request {cancelled.id} ({cancelled.verb}) is cancelled: the weights it was asked at changed."
             if cancelled else "")
-
-
-def end_plan(eng: Engine, m: Migration, user: str) -> Migration:
-    """A rollback ends a plan: going up again is a new decision (`/migrate auto` or `weight`)."""
-    if m.plan.get("state") not in ("running", "paused"):
-        return m
-    try:
-        return eng.commit(m, dataclasses.replace(m, plan={**m.plan, "state": "stopped"}), user=user, verb="auto",
-                          args={}, result="plan stopped by the rollback")
-    except Conflict:
-        return m
 
 
 def cancel_pending(eng: Engine, m: Migration, user: str) -> tuple[Migration, Approval | None]:
