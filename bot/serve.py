@@ -21,14 +21,15 @@ from gunicorn import sock
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.logging import configure, gunicorn_logconfig, mask_secrets
 from bot.wiring import Runtime, build
 from bot.worker_process import WorkerProcess
+from commands.errors import ProviderError
 
 THREADS = 8
 SECRET_ENV = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-              "ALIBABA_CLOUD_SECURITY_TOKEN")
+              "ALIBABA_CLOUD_SECURITY_TOKEN", "PROMETHEUS_TOKEN")
 
 
 class Server(BaseApplication):  # type: ignore[misc]
@@ -119,6 +120,22 @@ def gunicorn_options(runtime: Runtime, *, port: int, threads: int, log_level: st
     }
 
 
+def check_gate_queries(settings: Settings, world: Any) -> None:
+    """`serve --check`: every Prometheus gate's queries run once, so a query Prometheus refuses is a
+    config error naming the gate now, not a plan that waits forever later."""
+    metrics = getattr(world, "metrics", None)
+    for i, gate in enumerate(settings.gates.gates):
+        if gate.source != "prometheus" or metrics is None:
+            continue
+        for side, key in (("mse", "query"), ("nginx", "nginx_query")):
+            if side == "nginx" and not gate.nginx_query:
+                continue
+            try:
+                metrics.value(promql=gate.promql(side))
+            except ProviderError as err:
+                raise ConfigError(f"gates[{i}].{key}", err.one_line()) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="migrate-bot serve", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=None, help="default: $PORT or 3000")
@@ -132,13 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(os.environ)
         cloud = settings.world_config().get("alibaba") or {}
-        mask_secrets(str(cloud.get("access_key_secret") or ""), str(cloud.get("security_token") or ""))
+        mask_secrets(str(cloud.get("access_key_secret") or ""), str(cloud.get("security_token") or ""),
+                     str((settings.world_config().get("prometheus") or {}).get("token") or ""))
         runtime = build(settings, port=args.port)
+        if args.check:
+            check_gate_queries(settings, runtime.deps.engine.world)
     except ConfigError as err:
         print(f"migrate-bot serve: {err}", file=sys.stderr)
         return 2
     if args.check:
-        print("migrate-bot serve: settings, Slack token and Redis are fine")
+        print("migrate-bot serve: settings, Slack token, Redis and the gates' queries are fine")
         return 0
     options = gunicorn_options(runtime, port=args.port or settings.port, threads=args.threads, log_level=log_level,
                                workers=worker_count(settings, os.environ))

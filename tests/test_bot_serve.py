@@ -79,3 +79,29 @@ def test_an_expired_request_is_edited_and_loses_its_buttons(slack: SlackStandIn,
         assert buttons(expired) == []
         slack.wait_for(lambda: any("expired without a decision" in m["text"] for m in slack.messages.values()),
                        "a thread line about the expiry")
+
+
+def test_check_runs_the_gate_queries_and_names_a_refused_one(slack: SlackStandIn, redis_url: str,
+                                                             tmp_path: Path) -> None:
+    import yaml
+
+    from tests.openapi_emulator import Emulator
+    from tests.prometheus_server import PrometheusStandIn
+
+    refusing = PrometheusStandIn(status=400, body={"status": "error", "errorType": "bad_data",
+                                                   "error": "1:5: parse error: unexpected identifier \"rat\""})
+    try:
+        with Emulator() as emu:
+            config = tmp_path / "migrate.yaml"
+            config.write_text(yaml.safe_dump({
+                "operators": ["U0ALICE01"], "approvers": ["U0BOB0001"], "alibaba": emu.config(),
+                "clusters": {"demo-cluster": {"sim_seed": ""}}, "prometheus": {"url": refusing.url, "token": "t0ken"},
+                "gates": [{"name": "errors", "source": "prometheus", "query": "sum(rat(x[5m]))", "max": 1}]}))
+            env = {**serve_env(slack, redis_url, config, 3999), "MIGRATE_PROVIDERS": "alibaba"}
+            done = run_serve(env)
+    finally:
+        refusing.close()
+    assert done.returncode == 2, done.stderr
+    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("migrate-bot serve:")]
+    assert line.startswith("migrate-bot serve: gates[0].query:") and "PrometheusBadQuery" in line
+    assert "parse error" in line and "t0ken" not in done.stderr and "Traceback" not in done.stderr
