@@ -97,6 +97,9 @@ def parse(text: str) -> Command:
     if len(text) > MAX_TEXT:
         raise UserError(f"That command is {len(text)} characters long; commands are at most {MAX_TEXT}. "
                         "Try `/migrate help`.")
+    if any(ch.isdigit() and not ch.isascii() for ch in text):  # NFKC would turn `５０` or `¹` into ASCII digits
+        raise UserError("Numbers must be typed with the digits 0-9 (a weight like `٣` or `５０%` is refused); "
+                        "e.g. `/migrate weight 10`.")
     clean = unicodedata.normalize("NFKC", text).translate(_QUOTES)
     if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} and ch not in " \t" for ch in clean):
         raise UserError("That command contains invisible or control characters; type it again as plain text.")
@@ -191,7 +194,7 @@ def parse_weight(text: str) -> tuple[int, bool]:
     """`10` -> (10, False): MSE weight; `10%` -> (10, True): traffic share."""
     is_share = text.endswith("%")
     number = text[:-1] if is_share else text
-    if not re.fullmatch(r"\d{1,3}", number):
+    if not re.fullmatch(r"[0-9]{1,3}", number):
         shown = text if len(text) <= 20 else text[:20] + "…"
         raise UserError(f"`{shown}` is not a weight: give a whole number 0..100 (MSE weight) or 0%..100% "
                         "(traffic share), e.g. `/migrate weight 10`.")

@@ -77,3 +77,17 @@ def test_help_lists_every_verb_with_an_example() -> None:
     for verb in ["start", "check", "method", "switch", "weight", "verify", "cutover", "complete", "rollback",
                  "abort", "status", "history", "approve", "deny", "help"]:
         assert f"/migrate {verb}" in text
+
+
+@pytest.mark.parametrize("text", ["weight ٣", "weight ¹", "weight ５０%", "weight 1٠"])
+def test_weights_take_ascii_digits_only(text: str) -> None:
+    with pytest.raises(UserError) as err:
+        parse(text)
+    assert "digits 0-9" in str(err.value)
+
+
+def test_auto_reads_every_with_or_without_an_equals_sign() -> None:
+    assert parse("auto 1,5,10% every 5m").args["every"] == "5m"
+    assert parse("auto 1,5,10% every=5m").args["every"] == "5m"
+    with pytest.raises(UserError):
+        parse("auto 1,5,10%")

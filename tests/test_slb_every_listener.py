@@ -535,3 +535,16 @@ def _cut_over_ready(redis_url: str) -> Harness:
     _approve(h, "verify")
     h.ok("alice", "/migrate cutover")
     return h
+
+
+def test_a_second_rollback_writes_nothing_and_says_so(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 10")
+    h.ok("alice", "/migrate rollback")
+    writes, events = h.world.state.calls("slb.set_weights"), len(h.store.events(h.migration().id, limit=500))
+    again = h.ok("alice", "/migrate rollback")
+    assert again.text.startswith("Already rolled back: the SLB holds rsp-demo-80 (80/TCP) MSE 0 / NGINX 100")
+    assert h.world.state.calls("slb.set_weights") == writes
+    assert len(h.store.events(h.migration().id, limit=500)) == events

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from commands import gates, grammar, health, plan
+from commands import gates, grammar, health, plan, slb
 from commands.engine import is_queued
-from commands.errors import Conflict, NotAllowed, UserError
+from commands.errors import Conflict, NotAllowed, ProviderError, UserError
 from commands.grammar import Command
 from commands.model import Approval, Migration
 from commands.outcome import Outcome, Request
@@ -86,6 +86,9 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
     """MSE weight 0 at once, NGINX's weight back to 100; it takes over from a weight step or a
     cutover still running. After `verify` or `cutover` it undoes them too (until `complete`)."""
     t = transition_for("rollback", m.phase)
+    already = _already_rolled_back(eng, m)
+    if already:
+        return eng.reply(m, already, verb="rollback")
     undone = m.phase if m.phase in (Phase.VERIFIED, Phase.CUT_OVER) else None
     superseding = m.intent is not None and (m.intent.op in ("weights", "cutover") or is_queued(m.intent))
     # A cutover still running may take NGINX away under us: NGINX then comes back before MSE leaves.
@@ -104,6 +107,24 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
     return eng.reply(m2, f"Rolled back by {request.user}: {where}. {summary}.{lock} "
                          f"Shifting may resume with `/migrate weight N`.{_note(cancelled)}", verb="rollback",
                      approval=cancelled)
+
+
+def _already_rolled_back(eng: Engine, m: Migration) -> str:
+    """A second rollback where the SLB already holds MSE at 0 and NGINX at 100 writes nothing.
+
+    Judged on what the SLB holds, read now (one read), never on the record alone: anything that
+    still gives MSE traffic gets the full rollback.
+    """
+    if (m.intent is not None or m.phase not in (Phase.SWITCHED, Phase.SHIFTING) or m.weights.mse != 0
+            or m.nginx_weight != 100 or m.method != "slb" or m.plan.get("state") in plan.WATCHED):
+        return ""
+    try:
+        seen = slb.read(eng.world, m, mse=0, nginx=100)
+    except ProviderError:
+        return ""  # cannot tell: roll back again
+    if seen["share"] > 0 or seen["drift"]:
+        return ""
+    return f"Already rolled back: the SLB holds {slb.describe(seen)}. Nothing was written."
 
 
 def _note(cancelled: Approval | None) -> str:
