@@ -3,23 +3,61 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
+
+MAX_DWELL = 86_400  # as `dwell_seconds` in serve's config (bot/config.py)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad option is one line and exit code 2, without the usage block (`--help` still shows it)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def dwell(text: str) -> float:
+    """`--dwell`: seconds, finite, 0..86400, as `serve` checks `dwell_seconds`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 <= value <= MAX_DWELL:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_DWELL} seconds, not {text}")
+    return value
+
+
+def existing_file(text: str) -> str:
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return text
+
+
+def _version() -> str:
+    try:
+        return version("migrate-bot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="migrate-bot", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="migrate-bot", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"migrate-bot {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     demo = sub.add_parser("demo", help="a scripted migration on the simulated world")
     demo.add_argument("--redis-url", default=None, help="default: $REDIS_URL or redis://127.0.0.1:6379/0")
     console = sub.add_parser("console", help="type /migrate lines; prints what Slack would show")
     console.add_argument("--user", required=True, help="who you are (switch-user NAME changes it)")
     console.add_argument("--channel", default="console")
     console.add_argument("--redis-url", default=None)
-    console.add_argument("--dwell", type=float, default=None, help="seconds between weight increases (default 180)")
-    console.add_argument("--seed", default=None, help="YAML seed of the simulated world")
+    console.add_argument("--dwell", type=dwell, default=None, help="seconds between weight increases (default 180)")
+    console.add_argument("--seed", type=existing_file, default=None, help="YAML seed of the simulated world")
     console.add_argument("--sim-state", default=None,
                          help="keep the simulated world in this file, shared with other processes")
     sub.add_parser("serve", help="run the Slack app (see README)", add_help=False)
@@ -42,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from bot import demo
 
-        store = open_store(args.redis_url, prefix=f"migrate-demo:{secrets.token_hex(3)}")
+        store = _store_or_exit(open_store, args.redis_url, prefix=f"migrate-demo:{secrets.token_hex(3)}")
         try:
             return demo.run(store, world=_demo_world())
         finally:
@@ -57,16 +95,30 @@ def main(argv: list[str] | None = None) -> int:
     kept = bool(args.sim_state)
     prefix = os.environ.get("MIGRATE_KEY_PREFIX", "migrate-console") if kept else \
         f"migrate-console:{secrets.token_hex(3)}"
-    store = open_store(args.redis_url, prefix=prefix)
+    store = _store_or_exit(open_store, args.redis_url, prefix=prefix)
     policy = Policy(dwell_seconds=DEFAULT_DWELL_SECONDS if args.dwell is None else args.dwell)
     engine = Engine(store=store, world=SimWorld.from_seed(args.seed, path=args.sim_state), policy=policy)
     try:
         for outcome in engine.reconcile():  # finish what a crashed process left half-done
             print(console_mod.render(outcome))
         return console_mod.run(engine, user=args.user, channel=args.channel)
+    except KeyboardInterrupt:  # Ctrl-C at the prompt: a clean stop, no traceback
+        print()
+        return 130
     finally:
         if not kept:
             _forget(store)
+
+
+def _store_or_exit(open_store: Any, url: str | None, *, prefix: str) -> Any:
+    """The store, or one line saying what is wrong with `--redis-url` (exit code 2)."""
+    import redis
+
+    try:
+        return open_store(url, prefix=prefix)
+    except (ValueError, redis.RedisError) as err:
+        print(f"migrate-bot: --redis-url: {err} (e.g. redis://127.0.0.1:6379/0; databases 0-15)", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _demo_world() -> object | None:

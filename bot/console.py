@@ -28,6 +28,11 @@ def render(outcome: Outcome) -> str:
 def run(engine: Engine, *, user: str, channel: str = "console", stdin: TextIO = sys.stdin,
         stdout: TextIO = sys.stdout) -> int:
     interactive = stdin.isatty()
+    if interactive:
+        try:  # line editing and history at the prompt (the standard library's readline, where it exists)
+            import readline  # noqa: F401
+        except ImportError:
+            pass
     counter = 0
     while True:
         if interactive:

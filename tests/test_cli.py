@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import redis
 
 #: The demo's last line: what the SLB holds on every moved listener, read back.
@@ -64,3 +65,22 @@ def test_the_console_can_be_run_again_without_leftovers(redis_url: str) -> None:
         done = _run(["console", "--user", "alice"], redis_url, stdin=start)
         assert done.returncode == 0 and "started by alice" in done.stdout, done.stdout
     assert redis.Redis.from_url(redis_url).dbsize() == 0
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["console", "--user", "a", "--dwell", "-5"], "migrate-bot console: argument --dwell: must be from 0 to 86400"),
+    (["console", "--user", "a", "--dwell", "nan"], "migrate-bot console: argument --dwell: must be from 0 to 86400"),
+    (["console", "--user", "a", "--dwell", "inf"], "migrate-bot console: argument --dwell: must be from 0 to 86400"),
+    (["console", "--user", "a", "--seed", "/no/such.yaml"], "migrate-bot console: argument --seed: no such file"),
+    (["console", "--user", "a", "--redis-url", "http://x"], "migrate-bot: --redis-url: Redis URL must specify"),
+])
+def test_every_option_error_is_one_line_with_exit_code_2(args: list[str], line: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith(line), done.stderr
+
+
+def test_version() -> None:
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("migrate-bot 0.")
