@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
+from pathlib import Path
 
 from kubernetes import config
 
@@ -30,9 +33,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the MSE gateway version, to flag annotations it is too old for (e.g. 1.2.25)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per API call (default: 10)")
+    parser.add_argument("--deadline", type=float, default=15.0, metavar="SECONDS",
+                        help="for the whole check, retries included (default: 15)")
 
 
 def run(args: argparse.Namespace) -> int:
+    """The check within `--deadline`: an API server that accepts connections and never answers
+    fails in seconds, not after every retry of every call."""
+    kubeconfig = args.kubeconfig or (os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None)
+    if kubeconfig and not getattr(args, "in_cluster", False) and not Path(kubeconfig).expanduser().is_file():
+        return _fail(f"no such file: {kubeconfig} (--kubeconfig or $KUBECONFIG)")
+    done: list[int] = []
+    worker = threading.Thread(target=lambda: done.append(_check(args)), name="check-routes", daemon=True)
+    worker.start()
+    worker.join(args.deadline)
+    if not done:
+        return _fail(f"the API server did not answer within {args.deadline:g} s (--deadline); check the "
+                     "kubeconfig's server address and the network")
+    return done[0]
+
+
+def _check(args: argparse.Namespace) -> int:
     try:
         if args.gateway_version:
             parse_version(args.gateway_version)  # a typo fails before any API call

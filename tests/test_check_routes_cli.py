@@ -66,7 +66,7 @@ def test_other_ingress_class_and_context(api: KubeApiServer, capsys: pytest.Capt
 
 
 @pytest.mark.parametrize(("setup", "argv", "says"), [
-    ("", ["--kubeconfig", "/nonexistent/config"], "could not load kubeconfig /nonexistent/config"),
+    ("", ["--kubeconfig", "/nonexistent/config"], "no such file: /nonexistent/config"),
     ("", ["--context", "nope"], "context nope"),
     ("", ["--gateway-version", "latest"], "gateway version 'latest' is not a version"),
     ("403", [], "may not list ingressclasses.networking.k8s.io"),
@@ -90,3 +90,29 @@ def test_as_a_process_no_traceback_and_the_exit_code(api: KubeApiServer) -> None
     done = subprocess.run([sys.executable, "-m", "bot.check_routes", "--kubeconfig", api.kubeconfig(), "--timeout",
                            "2"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_a_server_that_never_answers_fails_within_the_deadline(capsys: pytest.CaptureFixture[str],
+                                                                tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import yaml
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts connections, never answers
+    try:
+        config = tmp_path / "kubeconfig"
+        config.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{silent.getsockname()[1]}"}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+        started = time.monotonic()
+        assert check("--kubeconfig", str(config), "--deadline", "2") == 2
+        assert time.monotonic() - started < 5
+    finally:
+        silent.close()
+    err = capsys.readouterr().err
+    assert err.startswith("check-routes: the API server did not answer within 2 s") and err.count("\n") == 1
