@@ -1,4 +1,5 @@
-"""The RAM policy in docs/ram-policy.json grants exactly the OpenAPI actions the adapters call:
+"""What the bot is granted matches what it uses. The RAM policy in docs/ram-policy.json grants exactly the
+OpenAPI actions the adapters call:
 one missing breaks a migration halfway on a real account, one extra grants more than needed."""
 
 from __future__ import annotations
@@ -28,3 +29,13 @@ def test_the_ram_policy_grants_exactly_what_the_code_calls() -> None:
     granted = {a for statement in policy["Statement"] if statement["Effect"] == "Allow" for a in statement["Action"]}
     assert granted == called()
     assert {"slb:TagResources", "slb:UntagResources", "slb:DescribeHealthStatus", "mse:AddGatewaySlb"} <= granted
+
+
+def test_the_slack_scopes_agree_everywhere() -> None:
+    import yaml
+
+    scopes = set(yaml.safe_load((ROOT / "slack-manifest.yaml").read_text())["oauth_config"]["scopes"]["bot"])
+    assert scopes == {"commands", "chat:write", "files:write", "usergroups:read"}
+    for doc in ("README.md", "docs/slack.md", "docs/deploy.md"):
+        text = (ROOT / doc).read_text()
+        assert all(f"`{scope}`" in text for scope in scopes), doc
