@@ -1,6 +1,6 @@
-"""What the bot is granted matches what it uses. The RAM policy in docs/ram-policy.json grants exactly the
-OpenAPI actions the adapters call:
-one missing breaks a migration halfway on a real account, one extra grants more than needed."""
+"""What the bot is granted matches what it uses: the RAM policy in docs/ram-policy.json grants exactly
+the OpenAPI actions the adapters call (one missing breaks a migration halfway on a real account, one
+extra grants more than needed), and the Slack scopes read the same everywhere."""
 
 from __future__ import annotations
 
