@@ -28,9 +28,10 @@ class ButtonValue:
     version: int = 0
     approval: str = ""
     weight: str = ""
+    changed: float = 0.0  # the record's last weight change when the button was drawn (stale taps)
 
     def encode(self) -> str:
-        d = {"m": self.migration, "v": self.version, "a": self.approval, "w": self.weight}
+        d = {"m": self.migration, "v": self.version, "a": self.approval, "w": self.weight, "c": self.changed or None}
         return json.dumps({k: v for k, v in d.items() if v not in ("", None)}, separators=(",", ":"))
 
     @classmethod
@@ -40,4 +41,4 @@ class ButtonValue:
         if not isinstance(d, dict) or not isinstance(d.get("m"), str):
             raise ValueError("not a migrate-bot button value")
         return cls(migration=d["m"], version=int(d.get("v", 0)), approval=str(d.get("a", "")),
-                   weight=str(d.get("w", "")))
+                   weight=str(d.get("w", "")), changed=float(d.get("c") or 0.0))

@@ -118,7 +118,7 @@ def card_buttons(m: Migration) -> list[Block]:
     share = held(m)[0]
     out: list[Block] = []
     for step in next_shares(share) if m.phase in WEIGHTS_UNLOCKED else []:
-        value = ButtonValue(m.id, m.version, weight=f"{step}%")
+        value = ButtonValue(m.id, m.version, weight=f"{step}%", changed=m.last_weight_change_at)
         out.append({"type": "button", "action_id": f"{ActionId.WEIGHT_STEP}:{step}", "text": _plain(f"→ {step}%"),
                     "value": value.encode(),
                     "confirm": _confirm(f"Send {step}% to MSE?",

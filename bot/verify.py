@@ -20,8 +20,9 @@ from bot.keys import BotKeys
 
 log = logging.getLogger("migrate.bot.verify")
 WINDOW_SECONDS = 5 * 60
-#: Remember signatures a little past the window, so clock skew cannot reopen it.
-SEEN_TTL = WINDOW_SECONDS + 60
+#: A timestamp is accepted from 5 minutes in the past to 5 minutes in the future, so a signature
+#: stays usable for 10 minutes: it is remembered for all of them, and a little more.
+SEEN_TTL = 2 * WINDOW_SECONDS + 60
 
 
 class SignedOnly(RequestVerification):
@@ -36,6 +37,9 @@ class SignedOnly(RequestVerification):
             return next()
         timestamp = req.headers.get("x-slack-request-timestamp", ["0"])[0]
         signature = req.headers.get("x-slack-signature", [""])[0]
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):  # `abc`, `1e9`, empty
+            log.warning("refused a request whose timestamp is not a number")
+            return self._build_error_response()
         if not self.verifier.is_valid(req.raw_body, timestamp, signature):
             log.warning("refused a request with a missing, wrong or stale signature", extra={"timestamp": timestamp})
             return self._build_error_response()

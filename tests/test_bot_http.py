@@ -6,6 +6,7 @@ approval messages and their buttons, and private replies.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -274,3 +275,35 @@ def test_a_denied_request_is_edited_and_changes_nothing(bot: Bot) -> None:
                                 and bot.slack.messages[request["ts"]], "the request to say Denied")
     assert action_ids(denied) == []
     assert "*Phase:* shifting" in shown(bot.card())
+
+
+@pytest.mark.parametrize("stamp", ["abc", "1e9", "", "-1700000000"])
+def test_a_timestamp_that_is_not_a_number_is_401(bot: Bot, stamp: str) -> None:
+    body = bot.send.command_body(ALICE, "status")
+    reply = bot.send.send(body, {"Content-Type": "application/x-www-form-urlencoded",
+                                 "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=" + "0" * 64})
+    assert reply.status == 401
+
+
+def test_a_weight_step_acts_on_its_action_id_not_its_value(bot: Bot) -> None:
+    import urllib.parse
+
+    card = start_switched(bot)
+    body = bot.send.tap_body(ALICE, card, step(card, 5))
+    payload = json.loads(urllib.parse.parse_qs(body)["payload"][0])
+    value = json.loads(payload["actions"][0]["value"])
+    payload["actions"][0]["value"] = json.dumps({**value, "w": "90%"})  # a doctored value asks for 90%
+    assert bot.send.post(urllib.parse.urlencode({"payload": json.dumps(payload)}),
+                         "application/x-www-form-urlencoded").status == 200
+    bot.card_says("MSE weight 5 ·")  # the action id said 5%
+
+
+def test_a_step_button_drawn_before_a_rollback_changes_nothing(bot: Bot) -> None:
+    card = start_switched(bot)
+    bot.tap(ALICE, card, step(card, 5))
+    stale = copy.deepcopy(bot.card_says("MSE weight 5 ·"))  # this card, as drawn then, offers → 10%
+    bot.command(ALICE, "rollback")
+    bot.card_says("MSE weight 0 ·")
+    bot.tap(ALICE, stale, step(stale, 10))
+    bot.told(ALICE, "This card was out of date")
+    bot.card_says("MSE weight 0 ·")

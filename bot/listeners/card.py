@@ -30,7 +30,10 @@ def rollback(deps: Deps, body: dict[str, Any], client: WebClient, *, job: str = 
 
 
 def weight_step(deps: Deps, body: dict[str, Any], client: WebClient, *, job: str = "") -> None:
-    tap_to_command(deps, body, client, lambda value: f"weight {value.weight}", job=job)
+    """`→ 25%`: the share comes from the action id the card drew, never from the button's value."""
+    step = WEIGHT_STEP.match(str(Tap.from_body(body).action_id))
+    share = step.group(1)[1:] if step and step.group(1) else ""
+    tap_to_command(deps, body, client, lambda value: f"weight {share}%" if share else "weight", job=job)
 
 
 def tap_to_command(deps: Deps, body: dict[str, Any], client: WebClient, line: Callable[[ButtonValue], str], *,
@@ -44,6 +47,10 @@ def tap_to_command(deps: Deps, body: dict[str, Any], client: WebClient, line: Ca
         current = deps.engine.load(value.migration)
         if current is None or not current.active or current.channel != tap.channel:
             raise UserError("That card belongs to a migration that is no longer running; `/migrate status`.")
+        if verb == "weight" and value.changed != current.last_weight_change_at:  # rollback always acts
+            Publisher(client, deps).refresh_card(current.id)
+            raise UserError("This card was out of date: the weights changed since it was drawn (a rollback, a "
+                            "step). Nothing was changed; the card now shows where things stand.")
         if not first_delivery(deps, tap.delivery, job=job):
             deps.metrics.command(verb, "duplicate")
             return
