@@ -117,14 +117,7 @@ def card_buttons(m: Migration) -> list[Block]:
         return []
     share = held(m)[0]
     out: list[Block] = []
-    for step in next_shares(share) if m.phase in WEIGHTS_UNLOCKED else []:
-        value = ButtonValue(m.id, m.version, weight=f"{step}%", changed=m.last_weight_change_at)
-        out.append({"type": "button", "action_id": f"{ActionId.WEIGHT_STEP}:{step}", "text": _plain(f"→ {step}%"),
-                    "value": value.encode(),
-                    "confirm": _confirm(f"Send {step}% to MSE?",
-                                        f"MSE gets {step}% of traffic (now {format_share(share)}).",
-                                        "Shift traffic", style="primary")})
-    if m.mse_weight > 0 or share > 0:
+    if m.mse_weight > 0 or share > 0:  # first: the one button the on-call looks for on a phone
         undone = {Phase.VERIFIED: " Traffic verification is undone.",
                   Phase.CUT_OVER: " The cutover and traffic verification are undone: NGINX comes back first."}
         out.append({"type": "button", "action_id": ActionId.ROLLBACK, "text": _plain("Rollback"), "style": "danger",
@@ -132,6 +125,13 @@ def card_buttons(m: Migration) -> list[Block]:
                     "confirm": _confirm("Roll back to NGINX?", "MSE weight goes to 0 at once: all traffic back on "
                                         f"NGINX (now {format_share(share)} on MSE).{undone.get(m.phase, '')}",
                                         "Roll back", style="danger")})
+    for step in next_shares(share) if m.phase in WEIGHTS_UNLOCKED else []:
+        value = ButtonValue(m.id, m.version, weight=f"{step}%", changed=m.last_weight_change_at)
+        out.append({"type": "button", "action_id": f"{ActionId.WEIGHT_STEP}:{step}", "text": _plain(f"→ {step}%"),
+                    "value": value.encode(),
+                    "confirm": _confirm(f"Send {step}% to MSE?",
+                                        f"MSE gets {step}% of traffic (now {format_share(share)}).",
+                                        "Shift traffic", style="primary")})
     return out
 
 

@@ -154,3 +154,9 @@ def test_button_value_round_trips_and_rejects_foreign_values() -> None:
         except ValueError:
             continue
         raise AssertionError(bad)
+
+
+def test_rollback_is_the_first_button_on_the_card() -> None:
+    m = migration(phase=Phase.SHIFTING, mse_weight=10)
+    ids = [b["action_id"] for b in buttons(status_blocks(m, now=NOW, policy=POLICY))]
+    assert ids[0] == ActionId.ROLLBACK and len(ids) > 1

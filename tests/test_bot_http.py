@@ -32,7 +32,7 @@ class Bot:
     send: SlackSender
 
     def cards(self) -> list[dict[str, Any]]:
-        return [m for m in self.slack.messages.values() if not m.get("thread_ts")]
+        return [m for m in self.slack.messages.values() if not m.get("thread_ts") and is_card(m)]
 
     def card(self) -> dict[str, Any]:
         return self.slack.wait_for(lambda: self.cards()[-1] if self.cards() else None, "the status card")
@@ -62,6 +62,11 @@ class Bot:
 
     def approval_message(self, verb: str) -> dict[str, Any]:
         return self.thread_says(f"Approval needed: {verb}")
+
+
+def is_card(message: dict[str, Any]) -> bool:
+    """The status card (its first block is the header), not a line said to the whole channel."""
+    return bool(message.get("blocks")) and message["blocks"][0].get("type") == "header"
 
 
 def shown(message: dict[str, Any]) -> str:
@@ -307,3 +312,15 @@ def test_a_step_button_drawn_before_a_rollback_changes_nothing(bot: Bot) -> None
     bot.tap(ALICE, stale, step(stale, 10))
     bot.told(ALICE, "This card was out of date")
     bot.card_says("MSE weight 0 ·")
+
+
+def test_a_rollback_is_said_to_the_whole_channel_with_the_share_before_and_after(bot: Bot) -> None:
+    card = start_switched(bot)
+    bot.tap(ALICE, card, step(card, 5))
+    bot.card_says("MSE weight 5 ·")
+    bot.tap(BOB, bot.card(), ActionId.ROLLBACK)
+    said = bot.slack.wait_for(lambda: next((m for m in bot.slack.messages.values()
+                                            if not m.get("thread_ts") and not is_card(m)), None),
+                              "a rollback said to the channel")
+    assert said["text"].startswith("Rolled back by <@U0BOB0001> at ") and "(MSE 5% → 0%)" in said["text"]
+    assert len(bot.cards()) == 1

@@ -90,6 +90,7 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
     if already:
         return eng.reply(m, already, verb="rollback")
     undone = m.phase if m.phase in (Phase.VERIFIED, Phase.CUT_OVER) else None
+    before = held(m)[0]
     superseding = m.intent is not None and (m.intent.op in ("weights", "cutover") or is_queued(m.intent))
     # A cutover still running may take NGINX away under us: NGINX then comes back before MSE leaves.
     nginx_first = m.nginx_weight == 0 or (m.intent is not None and m.intent.op == "cutover")
@@ -104,9 +105,11 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
             "verify again before cutover." if undone else "")
     share = held(m2)[0]
     where = "all traffic on NGINX" if share <= 0 else f"MSE still holds {format_share(share)} (see the drift line)"
-    return eng.reply(m2, f"Rolled back by {request.user}: {where}. {summary}.{lock} "
-                         f"Shifting may resume with `/migrate weight N`.{_note(cancelled)}", verb="rollback",
-                     approval=cancelled)
+    out = eng.reply(m2, f"Rolled back by {request.user} at {clock_time(eng.now())} (MSE {format_share(before)} → "
+                        f"{format_share(share)}): {where}. {summary}.{lock} "
+                        f"Shifting may resume with `/migrate weight N`.{_note(cancelled)}", verb="rollback",
+                    approval=cancelled)
+    return dataclasses.replace(out, broadcast=True)  # the whole channel hears a rollback, not only the thread
 
 
 def _already_rolled_back(eng: Engine, m: Migration) -> str:
