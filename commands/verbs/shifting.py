@@ -87,8 +87,9 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
     cutover still running. After `verify` or `cutover` it undoes them too (until `complete`)."""
     t = transition_for("rollback", m.phase)
     already = _already_rolled_back(eng, m)
-    if already:
-        return eng.reply(m, already, verb="rollback")
+    if already:  # nothing to write; a request to go up again is still withdrawn
+        m2, cancelled = cancel_pending(eng, m, request.user)
+        return eng.reply(m2, already + _note(cancelled), verb="rollback", approval=cancelled)
     undone = m.phase if m.phase in (Phase.VERIFIED, Phase.CUT_OVER) else None
     before = held(m)[0]
     superseding = m.intent is not None and (m.intent.op in ("weights", "cutover") or is_queued(m.intent))
