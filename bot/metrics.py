@@ -16,10 +16,18 @@ import redis
 
 from bot.keys import BotKeys
 from bot.logging import context
+from commands.grammar import VERBS
 from commands.model import Migration
 from commands.render import held
 
 log = logging.getLogger("migrate.bot.requests")
+#: The `verb` label's values: the grammar's verbs and the bot's own work. Anything else a user
+#: typed counts as `unknown`, so a stream of made-up words cannot grow the series without bound.
+LABELLED_VERBS = frozenset(VERBS) | {"expire", "notice", "reconcile", "cancel", "card", "unknown"}
+
+
+def verb_label(verb: str) -> str:
+    return verb if verb in LABELLED_VERBS else "unknown"
 RESULTS = ("ok", "refused", "error", "duplicate")
 SEP = "\x1f"  # joins label values in hash fields; never typed into Slack
 
@@ -63,7 +71,7 @@ class Metrics:
             extra["counted_as"] = verb  # an approve tap that carried the approved step out counts as that step
         log.info("request handled", extra=extra)
         with contextlib.suppress(redis.RedisError):  # metrics never stand in the way of a migration
-            self.r.hincrby(self.keys.commands(), f"{verb or 'unknown'}|{result}", 1)
+            self.r.hincrby(self.keys.commands(), f"{verb_label(verb)}|{result}", 1)
 
     def rollback(self) -> None:
         with contextlib.suppress(redis.RedisError):

@@ -122,3 +122,14 @@ def test_recording_never_raises_when_redis_is_gone() -> None:
     gone.provider_call("slb.set_weights", "ok", 0.01)
     gone.rollback()
     gone.observe(ROLLBACK, (), 0.5)
+
+
+def test_made_up_verbs_do_not_grow_the_verb_label(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    metrics = Metrics(client, BotKeys("migrate-test-labels"))
+    for i in range(200):
+        metrics.command(f"frobnicate{i}", "refused")
+    metrics.command("weight", "ok")
+    fields = set(client.hkeys(BotKeys("migrate-test-labels").commands()))
+    assert fields == {"unknown|refused", "weight|ok"}
+    assert client.hget(BotKeys("migrate-test-labels").commands(), "unknown|refused") == "200"
