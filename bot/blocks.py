@@ -25,6 +25,12 @@ SHARE_LADDER = (1, 5, 10, 25, 50, 75, 90)
 QUICK_STEPS = 3
 
 
+def escape(text: str) -> str:
+    """Slack's escaping of `&`, `<` and `>`: words from a user or the cluster stay plain text, so a
+    `<!channel>`, `<@U…>` or `<https://…|disguised link>` in them is shown, never acted on."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _text(text: str) -> dict[str, str]:
     return {"type": "mrkdwn", "text": text[:3000]}
 
@@ -184,8 +190,8 @@ def _decision(a: Approval) -> str:
     if a.state == "approved":
         return f"approved by {_people(a.approvals) or 'the approvers'}{at}"
     if a.state == "denied":
-        reason = f": {a.reason}" if a.reason else ""
+        reason = f": {escape(a.reason)}" if a.reason else ""
         return f"denied by <@{a.denied_by}>{reason}{at}" if a.denied_by else f"denied{reason}{at}"
     if a.state == "expired":
         return f"expired before enough approvals (the step was not carried out){at}"
-    return f"{a.state}{(': ' + a.reason) if a.reason else ''}{at}"
+    return f"{a.state}{(': ' + escape(a.reason)) if a.reason else ''}{at}"

@@ -37,8 +37,13 @@ class Reply(Protocol):
 
 
 def mentions(text: str) -> str:
-    """Bare Slack user ids in engine text become mentions, which Slack shows as names."""
-    return _USER_ID.sub(r"<@\1>", text)
+    """Engine text made safe for Slack, then bare user ids made mentions (Slack shows names).
+
+    `&`, `<` and `>` are escaped first (Slack's own escaping), so text that came from a user or
+    the cluster (a deny reason, an annotation, an echoed parameter) cannot smuggle in a live
+    `<!channel>`, `<@U…>` or a `<https://…|disguised link>`; only the bot's mentions are live.
+    """
+    return _USER_ID.sub(r"<@\1>", blocks.escape(text))
 
 
 class Publisher:

@@ -324,3 +324,18 @@ def test_a_rollback_is_said_to_the_whole_channel_with_the_share_before_and_after
                               "a rollback said to the channel")
     assert said["text"].startswith("Rolled back by <@U0BOB0001> at ") and "(MSE 5% → 0%)" in said["text"]
     assert len(bot.cards()) == 1
+
+
+def test_a_deny_reason_cannot_ping_the_channel_or_disguise_a_link(bot: Bot) -> None:
+    card = start_switched(bot)
+    bot.tap(ALICE, card, step(card, 1))
+    bot.card_says("MSE weight 1 ·")
+    bot.command(ALICE, "verify")
+    request = bot.approval_message("verify")
+    bot.command(BOB, 'deny reason="<!channel> see <https://evil.example|Click to approve> &co"')
+    said = bot.thread_says("denied verify")
+    assert "<!channel>" not in said["text"] and "&lt;!channel&gt;" in said["text"]
+    assert "<https://evil" not in said["text"] and "&amp;co" in said["text"]
+    decided = bot.slack.wait_for(lambda: "denied by" in shown(bot.slack.messages[request["ts"]])
+                                 and bot.slack.messages[request["ts"]], "the request to say who denied it")
+    assert "<!channel>" not in shown(decided) and "&lt;!channel&gt;" in shown(decided)
