@@ -339,3 +339,24 @@ def test_a_deny_reason_cannot_ping_the_channel_or_disguise_a_link(bot: Bot) -> N
     decided = bot.slack.wait_for(lambda: "denied by" in shown(bot.slack.messages[request["ts"]])
                                  and bot.slack.messages[request["ts"]], "the request to say who denied it")
     assert "<!channel>" not in shown(decided) and "&lt;!channel&gt;" in shown(decided)
+
+
+@pytest.mark.parametrize("where", ["channel", "message"])
+def test_an_approve_tap_from_another_channel_or_message_decides_nothing(bot: Bot, where: str) -> None:
+    import urllib.parse
+
+    card = start_switched(bot)
+    bot.tap(ALICE, card, step(card, 1))
+    bot.card_says("MSE weight 1 ·")
+    bot.command(ALICE, "verify")
+    request = bot.approval_message("verify")
+    payload = json.loads(urllib.parse.parse_qs(bot.send.tap_body(BOB, request, ActionId.APPROVE))["payload"][0])
+    if where == "channel":
+        payload["channel"]["id"] = payload["container"]["channel_id"] = "C0ELSEWHERE"
+    else:
+        payload["container"]["message_ts"] = payload["message"]["ts"] = card["ts"]
+    assert bot.send.post(urllib.parse.urlencode({"payload": json.dumps(payload)}),
+                         "application/x-www-form-urlencoded").status == 200
+    bot.told(BOB, "does not belong to this request's message")
+    bot.command(ALICE, "status")
+    bot.told(ALICE, "Phase: shifting")

@@ -12,6 +12,7 @@ from bot.deps import Deps
 from bot.listeners.common import Tap, count, engine_key, first_delivery
 from bot.logging import bound
 from bot.publish import Publisher
+from commands.errors import UserError
 
 
 def approve(deps: Deps, body: dict[str, Any], client: WebClient, *, job: str = "") -> None:
@@ -29,6 +30,12 @@ def decide(deps: Deps, body: dict[str, Any], client: WebClient, *, approve: bool
 
     def work() -> None:
         value = ButtonValue.decode(tap.value)
+        m = deps.engine.load(value.migration)
+        a = deps.engine.approval(value.migration, value.approval) if m is not None else None
+        if m is None or a is None or tap.channel != m.channel or (a.message_ts and tap.message_ts != a.message_ts):
+            # A tap reported from another channel or another message is not a decision on this request.
+            raise UserError("That button does not belong to this request's message; use the buttons on the "
+                            "request in the migration's thread, or `/migrate approve REQUEST`.")
         if not first_delivery(deps, tap.delivery, job=job):
             deps.metrics.command(verb, "duplicate")
             return
