@@ -22,6 +22,9 @@ from commands.model import Migration
 
 log = logging.getLogger("migrate.bot.web")
 EVENTS_PATH = "/slack/events"
+#: Slack's largest payloads (a block_actions with a full card) are tens of kilobytes; anything past
+#: this is refused on its Content-Length, before a byte of it is read or a signature is checked.
+MAX_BODY = 1024 * 1024
 StartResponse = Callable[..., Any]
 
 
@@ -51,6 +54,10 @@ class WebApp:
         whatever arrives, even in its own error path) gets a 400, never a 5xx; it has passed the
         signature check by then, since Bolt checks before it matches listeners."""
         assert self.slack is not None
+        length = str(environ.get("CONTENT_LENGTH") or "0")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            log.warning("refused a request body over the size limit", extra={"content_length": length[:20]})
+            return _text(start_response, "413 Content Too Large", "request body too large\n")
         try:
             return self.slack(environ, start_response)
         except Exception:

@@ -360,3 +360,20 @@ def test_an_approve_tap_from_another_channel_or_message_decides_nothing(bot: Bot
     bot.told(BOB, "does not belong to this request's message")
     bot.command(ALICE, "status")
     bot.told(ALICE, "Phase: shifting")
+
+
+def test_a_body_over_one_megabyte_is_refused_before_it_is_read(bot: Bot) -> None:
+    import http.client
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(bot.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    conn.putrequest("POST", "/slack/events")
+    conn.putheader("Content-Type", "application/x-www-form-urlencoded")
+    conn.putheader("Content-Length", str(25 * 1024 * 1024))  # announced, never sent
+    conn.endheaders()
+    reply = conn.getresponse()
+    assert reply.status == 413
+    conn.close()
+    status, _ = get(bot.url + "/healthz")
+    assert status == 200
