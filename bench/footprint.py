@@ -1,8 +1,9 @@
-"""Resident memory of `serve`: VmRSS of every process in its tree, from /proc.
+"""Memory of `serve`: every process in its tree, from /proc, as RSS, PSS and USS.
 
-gunicorn runs a master and one worker; both are counted (the master holds the app built
-before the fork, the worker the live state). Shared pages are counted once per process, as
-`ps` does, so the sum is an upper bound of what the tree really holds.
+gunicorn runs a master, its web workers and the job worker; all are counted. RSS counts a
+page shared after the fork once per process (as `ps` does), so its sum overstates the tree;
+PSS splits each shared page between the processes sharing it, so its sum is what the tree
+really holds, and what a pod's memory limit counts; USS is each process's own pages.
 """
 
 from __future__ import annotations
@@ -40,15 +41,29 @@ def tree(pid: int) -> list[int]:
     return out
 
 
+def _rollup(pid: int) -> dict[str, int]:
+    """KiB figures of /proc/PID/smaps_rollup (Pss, Private_Clean, Private_Dirty, ...)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, value = line.partition(":")
+        if value.strip().endswith("kB"):
+            out[key.strip()] = int(value.split()[0])
+    return out
+
+
 def rss(pid: int) -> dict[str, Any]:
-    """Total VmRSS in MiB of `pid` and its descendants, and each process's share."""
+    """Totals in MiB of `pid` and its descendants (RSS, PSS, USS), and each process's figures."""
     procs = []
     for p in tree(pid):
         try:
-            st = _status(p)
+            st, roll = _status(p), _rollup(p)
         except OSError:
             continue
         kib = int(st.get("VmRSS", "0 kB").split()[0])
+        uss = roll.get("Private_Clean", 0) + roll.get("Private_Dirty", 0)
         procs.append({"pid": p, "name": st.get("Name", ""), "rss_mib": round(kib / 1024, 1),
+                      "pss_mib": round(roll.get("Pss", 0) / 1024, 1), "uss_mib": round(uss / 1024, 1),
                       "threads": int(st.get("Threads", "0"))})
-    return {"rss_mib": round(sum(p["rss_mib"] for p in procs), 1), "processes": procs}
+    return {"rss_mib": round(sum(p["rss_mib"] for p in procs), 1),
+            "pss_mib": round(sum(p["pss_mib"] for p in procs), 1),
+            "uss_mib": round(sum(p["uss_mib"] for p in procs), 1), "processes": procs}

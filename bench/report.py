@@ -60,9 +60,10 @@ def rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
                 _ms(mg["transition"]["p99_ms"]), "", "ok" if mg["refused_count"] == 0 else "REFUSED"))
     for key, label in (("footprint_idle", "idle"), ("footprint_after", "after 1-3")):
         fp = r[key]
-        procs = " + ".join(f"{p['rss_mib']:.0f}" for p in fp["processes"])
-        out.append((f"5 footprint: serve {label}", f"RSS of {len(fp['processes'])} processes ({procs} MiB)",
-                    f"{fp['rss_mib']:.0f} MiB", "", "", ""))
+        procs = " + ".join(f"{p.get('pss_mib', 0):.0f}" for p in fp["processes"])
+        out.append((f"5 footprint: serve {label}", f"PSS of {len(fp['processes'])} processes ({procs} MiB); "
+                    f"RSS summed {fp['rss_mib']:.0f}, USS {fp.get('uss_mib', 0):.0f} MiB",
+                    f"{fp.get('pss_mib', 0):.0f} MiB", "", "", ""))
     return out
 
 
