@@ -35,12 +35,13 @@ QUICK = {"rollback_samples": 30, "concurrent": 200, "bursts": 1, "sequential": 1
          "migrations": 100, "rounds": 1}
 
 
-def bot_benchmarks(redis_url: str, sizes: dict[str, int], work: Path, say: Any) -> dict[str, Any]:
+def bot_benchmarks(redis_url: str, sizes: dict[str, int], work: Path, say: Any, *,
+                   api_latency_s: float = 0.0) -> dict[str, Any]:
     """Everything that goes through `serve`: footprint, rollback, ack under load, approval race."""
     out: dict[str, Any] = {}
     slack = SlackStandIn(groups=GROUPS).start()
     try:
-        with rollback.WatchedEmulator() as emu:
+        with rollback.WatchedEmulator(latency_s=api_latency_s) as emu:
             config = serve_config(emu.config(), racers=sizes["racers"])
             with running_serve(slack, redis_url, config, work) as serve:
                 time.sleep(1.0)  # let the worker finish booting before calling it idle
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples, under a minute")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="where the JSON goes")
+    parser.add_argument("--api-latency-ms", type=float, default=0.0,
+                        help="added to every emulated cloud answer (20: like a regional API; default 0)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
@@ -75,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {"quick": args.quick, "sizes": sizes, "started": datetime.now(UTC).isoformat(),
                                "python": platform.python_version(), "cpus": cpu_count(),
-                               "machine": platform.machine()}
+                               "machine": platform.machine(), "api_latency_ms": args.api_latency_ms}
     with redis_server() as redis_base, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        results.update(bot_benchmarks(f"{redis_base}/0", sizes, Path(tmp), say))
+        results.update(bot_benchmarks(f"{redis_base}/0", sizes, Path(tmp), say,
+                                      api_latency_s=args.api_latency_ms / 1000))
         say(f"many migrations: {sizes['migrations']} in parallel through the engine")
         results["many"] = many.run(f"{redis_base}/1", migrations=sizes["migrations"], rounds=sizes["rounds"])
     results["seconds"] = time.perf_counter() - started

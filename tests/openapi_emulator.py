@@ -871,8 +871,10 @@ class Emulator:
 
     def __init__(self, seed: str | Path | dict[str, Any] | None = None, *, access_key_id: str = TEST_ACCESS_KEY_ID,
                  access_key_secret: str = TEST_ACCESS_KEY_SECRET, region: str = "cn-hangzhou",
-                 host: str = "127.0.0.1", port: int = 0, retry_after_ms: int = 20, rng_seed: int = 7) -> None:
+                 host: str = "127.0.0.1", port: int = 0, retry_after_ms: int = 20, rng_seed: int = 7,
+                 latency_s: float = 0.0) -> None:
         data = seed if isinstance(seed, dict) else load_seed(seed)
+        self.latency_s = latency_s  # added to every answer: a regional API is tens of ms away, not one
         self.state = CloudState(data, region)
         self.keys = {access_key_id: access_key_secret}
         self.region = region
@@ -1023,6 +1025,8 @@ class Emulator:
                 finally:
                     if watched:
                         self._check_weighted(name, before)
+            if self.latency_s:
+                time.sleep(self.latency_s)
             return 200, extra, {"RequestId": request_id, **answer}
         except BusinessError as err:
             return 200, extra, {"RequestId": request_id, "Success": False, "Code": err.status,
