@@ -30,9 +30,11 @@ def approvers(n: int) -> list[str]:
 
 
 def serve_config(alibaba: dict[str, Any], *, racers: int) -> dict[str, Any]:
-    """The bot's YAML config: two operators, racers + BOB as approvers, no dwell, the demo cluster simulated."""
+    """The bot's YAML config: two operators, racers + BOB as approvers, no dwell, steps of any size (the
+    rollback samples jump between shares), the demo cluster simulated."""
     return {"operators": [ALICE, BOB], "approvers": [BOB, *approvers(racers)], "channels": [CHANNEL],
             "required_approvals": 1, "dwell_seconds": 0, "approval_ttl_minutes": 30,
+            "analysis": {"max_step_percent": 100},
             "alibaba": alibaba, "clusters": {CLUSTER: {"sim_seed": ""}}}
 
 
