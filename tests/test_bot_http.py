@@ -99,6 +99,15 @@ def start_switched(bot: Bot) -> dict[str, Any]:
     return bot.card_says("*Phase:* switched")
 
 
+def verify_asked(bot: Bot) -> dict[str, Any]:
+    """Switched, 1% on MSE by the card's button, and a verify request posted: its message."""
+    card = start_switched(bot)
+    bot.tap(ALICE, card, step(card, 1))
+    bot.card_says("MSE weight 1 ·")
+    bot.command(ALICE, "verify")
+    return bot.approval_message("verify")
+
+
 def test_a_full_migration_by_two_people_over_http(bot: Bot) -> None:
     card = start_switched(bot)
     assert bot.slack.of("auth.test") and bot.slack.of("usergroups.users.list")
@@ -194,11 +203,7 @@ def test_a_double_tap_acts_once(bot: Bot) -> None:
 
 
 def test_two_approvers_at_once_carry_the_step_out_once(bot: Bot) -> None:
-    card = start_switched(bot)
-    bot.tap(ALICE, card, step(card, 1))
-    bot.card_says("MSE weight 1 ·")
-    bot.command(ALICE, "verify")
-    request = bot.approval_message("verify")
+    request = verify_asked(bot)
     bodies = [bot.send.tap_body(user, request, ActionId.APPROVE) for user in (BOB, DAVE)]
     threads = [threading.Thread(target=bot.send.post, args=(b, "application/x-www-form-urlencoded")) for b in bodies]
     for t in threads:
@@ -270,11 +275,7 @@ def test_probes_and_metrics(bot: Bot) -> None:
 
 
 def test_a_denied_request_is_edited_and_changes_nothing(bot: Bot) -> None:
-    card = start_switched(bot)
-    bot.tap(ALICE, card, step(card, 1))
-    bot.card_says("MSE weight 1 ·")
-    bot.command(ALICE, "verify")
-    request = bot.approval_message("verify")
+    request = verify_asked(bot)
     bot.tap(BOB, request, ActionId.DENY)
     denied = bot.slack.wait_for(lambda: "Denied" in shown(bot.slack.messages[request["ts"]])
                                 and bot.slack.messages[request["ts"]], "the request to say Denied")
@@ -327,11 +328,7 @@ def test_a_rollback_is_said_to_the_whole_channel_with_the_share_before_and_after
 
 
 def test_a_deny_reason_cannot_ping_the_channel_or_disguise_a_link(bot: Bot) -> None:
-    card = start_switched(bot)
-    bot.tap(ALICE, card, step(card, 1))
-    bot.card_says("MSE weight 1 ·")
-    bot.command(ALICE, "verify")
-    request = bot.approval_message("verify")
+    request = verify_asked(bot)
     bot.command(BOB, 'deny reason="<!channel> see <https://evil.example|Click to approve> &co"')
     said = bot.thread_says("denied verify")
     assert "<!channel>" not in said["text"] and "&lt;!channel&gt;" in said["text"]
@@ -345,16 +342,12 @@ def test_a_deny_reason_cannot_ping_the_channel_or_disguise_a_link(bot: Bot) -> N
 def test_an_approve_tap_from_another_channel_or_message_decides_nothing(bot: Bot, where: str) -> None:
     import urllib.parse
 
-    card = start_switched(bot)
-    bot.tap(ALICE, card, step(card, 1))
-    bot.card_says("MSE weight 1 ·")
-    bot.command(ALICE, "verify")
-    request = bot.approval_message("verify")
+    request = verify_asked(bot)
     payload = json.loads(urllib.parse.parse_qs(bot.send.tap_body(BOB, request, ActionId.APPROVE))["payload"][0])
     if where == "channel":
         payload["channel"]["id"] = payload["container"]["channel_id"] = "C0ELSEWHERE"
     else:
-        payload["container"]["message_ts"] = payload["message"]["ts"] = card["ts"]
+        payload["container"]["message_ts"] = payload["message"]["ts"] = bot.card()["ts"]
     assert bot.send.post(urllib.parse.urlencode({"payload": json.dumps(payload)}),
                          "application/x-www-form-urlencoded").status == 200
     bot.told(BOB, "does not belong to this request's message")
