@@ -548,3 +548,14 @@ def test_a_second_rollback_writes_nothing_and_says_so(redis_url: str) -> None:
     assert again.text.startswith("Already rolled back: the SLB holds rsp-demo-80 (80/TCP) MSE 0 / NGINX 100")
     assert h.world.state.calls("slb.set_weights") == writes
     assert len(h.store.events(h.migration().id, limit=500)) == events
+
+
+def test_after_abort_the_card_shows_no_drift(redis_url: str) -> None:
+    h = make_harness(redis_url)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 10")
+    h.ok("alice", "/migrate abort")
+    h.ok("bob", "/migrate approve")
+    status = h.ok("alice", "/migrate status").text
+    assert h.migration().phase is Phase.ABORTED and "Drift" not in status and h.migration().observed == {}
