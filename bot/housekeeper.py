@@ -32,6 +32,9 @@ INTERVAL_S = 10.0
 #: Plans are ticked this often between full rounds: a gate check falls due at its own interval,
 #: and a breach should not wait up to a whole round for its rollback.
 PLAN_TICK_S = 1.0
+#: How often every replica re-reads the user groups of its roles (not only the lease holder: any
+#: replica's job worker may carry out a command).
+ROLES_REFRESH_S = 60.0
 LEASE_ROUNDS = 3  # the lease outlives two missed rounds before another replica takes over
 
 # KEYS[1] = lease key; ARGV[1] = holder; ARGV[2] = ttl ms. Takes a free lease or renews our own.
@@ -48,8 +51,10 @@ return 0
 
 
 class Housekeeper:
-    def __init__(self, deps: Deps, client: WebClient, work: TimedWork, *, interval_s: float = INTERVAL_S) -> None:
+    def __init__(self, deps: Deps, client: WebClient, work: TimedWork, *, interval_s: float = INTERVAL_S,
+                 refresh_roles: Callable[[], None] | None = None) -> None:
         self.deps, self.client, self.work, self.interval_s = deps, client, work, interval_s
+        self.refresh_roles = refresh_roles
         self.lease_ms = max(1000, int(interval_s * LEASE_ROUNDS * 1000))
         self.holder = f"{socket.gethostname()}:{secrets.token_hex(4)}"
         self._stop = threading.Event()
@@ -111,8 +116,11 @@ class Housekeeper:
             self._draw(self.work.plans, "auto")
 
     def _loop(self) -> None:
-        last_round = 0.0
+        last_round, last_roles = 0.0, time.monotonic()
         while not self._stop.is_set():
+            if self.refresh_roles is not None and time.monotonic() - last_roles >= ROLES_REFRESH_S:
+                self.refresh_roles()
+                last_roles = time.monotonic()
             if time.monotonic() - last_round >= self.interval_s:
                 self.round()
                 last_round = time.monotonic()

@@ -1,12 +1,15 @@
 """Turn the config's people lists into a Policy, expanding user groups through Slack.
 
-A user group (S...) is listed once in the config and resolved at start-up with
-`usergroups.users.list`, so adding someone to the on-call group in Slack is enough; a group
-that cannot be read stops start-up with a one-line ConfigError naming it.
+A user group (S...) is listed once in the config and resolved with `usergroups.users.list`,
+at start-up and again every minute while running (`refresher`), so adding someone to the
+on-call group in Slack is enough, and someone removed from the operators' group stops being
+able to shift traffic within a minute, without a restart. A group that cannot be read stops
+start-up with a one-line ConfigError naming it; later, the last good lists stay in force.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
 from slack_sdk import WebClient
@@ -16,6 +19,7 @@ from bot.config import ConfigError, Settings
 from commands.policy import Policy
 
 GroupLookup = Callable[[str], list[str]]
+log = logging.getLogger("migrate.bot.roles")
 
 
 def slack_group_lookup(client: WebClient) -> GroupLookup:
@@ -56,3 +60,21 @@ def build_policy(settings: Settings, lookup: GroupLookup) -> Policy:
         approval_ttl_seconds=settings.approval_ttl_minutes * 60,
         gates=settings.gates,
     )
+
+
+def refresher(settings: Settings, lookup: GroupLookup, *holders: object) -> Callable[[], None]:
+    """Re-expand the user groups and hand the new Policy to every holder (the engine, the deps).
+
+    A Slack error keeps the lists in force and says so in the log; it never stops the bot.
+    """
+
+    def refresh() -> None:
+        try:
+            policy = build_policy(settings, lookup)
+        except (ConfigError, SlackApiError, OSError) as err:
+            log.warning("could not re-read the user groups; the last lists stay in force", extra={"error": str(err)})
+            return
+        for holder in holders:
+            holder.policy = policy  # type: ignore[attr-defined]
+
+    return refresh

@@ -32,7 +32,7 @@ from bot.keys import BotKeys
 from bot.listeners import RUNNERS
 from bot.metrics import Metrics
 from bot.queue import JobQueue
-from bot.roles import build_policy, slack_group_lookup
+from bot.roles import build_policy, refresher, slack_group_lookup
 from bot.timed import TimedWork
 from bot.web import WebApp
 from bot.worker import Worker, heartbeat_seconds
@@ -115,7 +115,9 @@ def build(settings: Settings, *, port: int | None = None) -> Runtime:
                      clock=deps.clock)
     beat = heartbeat_seconds(os.environ)  # its own setting, not the timed work's interval
     worker = None if settings.socket_mode else Worker(deps, client, queue, RUNNERS, heartbeat_s=beat)
-    return Runtime(settings, deps, client, app, web, Housekeeper(deps, client, work, interval_s=interval), worker)
+    roles = refresher(settings, slack_group_lookup(client), engine, deps)
+    return Runtime(settings, deps, client, app, web,
+                   Housekeeper(deps, client, work, interval_s=interval, refresh_roles=roles), worker)
 
 
 def sim_on_disk(config: dict[str, Any], providers: str) -> dict[str, Any]:

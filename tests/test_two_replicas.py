@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from slack_sdk import WebClient
 
 from bot.actions import ActionId
+from bot.config import Settings
 from bot.deps import Deps
 from bot.housekeeper import Housekeeper
 from bot.keys import BotKeys
@@ -224,3 +226,26 @@ def test_an_automatic_rollback_is_posted_once_to_the_channel_and_the_thread(slac
     assert len(posts) == 2 and sorted(bool(a.get("thread_ts")) for a in posts) == [False, True]
     assert "<@U0ONCALL1>" in posts[0]["text"]
     assert sim.slb_split("lb-demo", "rsp-demo-443", "gw-demo") == 0
+
+
+def test_someone_removed_from_the_operators_group_loses_the_role_without_a_restart(slack: SlackStandIn,
+                                                                                     redis_url: str) -> None:
+    from bot.config import parse_config
+    from bot.roles import build_policy, refresher, slack_group_lookup
+    from commands.errors import NotAllowed
+
+    slack.groups["S0OPS0001"] = [ALICE, "U0EVE0001"]
+    settings = Settings(bot_token=BOT_TOKEN, signing_secret="s", redis_url=redis_url, config_path="-",
+                        **parse_config({"operators": ["S0OPS0001"], "approvers": ["U0BOB0001"]}))
+    lookup = slack_group_lookup(WebClient(token=BOT_TOKEN, base_url=slack.api_url))
+    engine = Engine(store=RedisStore.from_url(redis_url), world=SimWorld.from_seed(),
+                    policy=build_policy(settings, lookup))
+    engine.policy.require("U0EVE0001", "weight")
+    slack.groups["S0OPS0001"] = [ALICE]  # Eve leaves the on-call group in Slack
+    refresher(settings, lookup, engine)()
+    with pytest.raises(NotAllowed):
+        engine.policy.require("U0EVE0001", "weight")
+    engine.policy.require(ALICE, "weight")
+    slack.groups.pop("S0OPS0001")  # Slack cannot say any more: the last good lists stay in force
+    refresher(settings, lookup, engine)()
+    engine.policy.require(ALICE, "weight")
