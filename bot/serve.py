@@ -120,6 +120,14 @@ def gunicorn_options(runtime: Runtime, *, port: int, threads: int, log_level: st
     }
 
 
+def setup_warnings(settings: Settings, runtime: Runtime) -> list[str]:
+    """What `serve --check` (and `serve` at start) warns about, all at once."""
+    from bot import warnings
+
+    return [*warnings.approvals(runtime.deps.policy), *warnings.redis_persistence(runtime.deps.redis),
+            *warnings.cloud_credentials(settings.providers, settings.world_config().get("alibaba") or {}, os.environ)]
+
+
 def check_gate_queries(settings: Settings, world: Any) -> None:
     """`serve --check`: every Prometheus gate's queries run once, so a query Prometheus refuses is a
     config error naming the gate now, not a plan that waits forever later."""
@@ -157,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"migrate-bot serve: {err}", file=sys.stderr)
         return 2
+    warned = setup_warnings(settings, runtime)
+    for line in warned:
+        print(f"migrate-bot serve: warning: {line}", file=sys.stderr)
     if args.check:
-        print("migrate-bot serve: settings, Slack token, Redis and the gates' queries are fine")
+        print("migrate-bot serve: settings, Slack token, Redis and the gates' queries are fine"
+              + (f" ({len(warned)} warning(s) above)" if warned else ""))
         return 0
     options = gunicorn_options(runtime, port=args.port or settings.port, threads=args.threads, log_level=log_level,
                                workers=worker_count(settings, os.environ))

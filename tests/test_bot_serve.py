@@ -105,3 +105,19 @@ def test_check_runs_the_gate_queries_and_names_a_refused_one(slack: SlackStandIn
     [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("migrate-bot serve:")]
     assert line.startswith("migrate-bot serve: gates[0].query:") and "PrometheusBadQuery" in line
     assert "parse error" in line and "t0ken" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_check_says_every_warning_in_one_run(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "migrate.yaml"
+    config.write_text("operators: [U0ALICE01]\napprovers: [U0BOB0001]\nrequired_approvals: 5\n")
+    env = {**serve_env(slack, redis_url, config, 3999), "MIGRATE_PROVIDERS": "alibaba", "HOME": str(tmp_path),
+           "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
+    env = {k: v for k, v in env.items() if not k.startswith("ALIBABA_CLOUD_ACCESS")}
+    done = run_serve(env)
+    assert done.returncode == 0, done.stderr
+    warned = [ln for ln in done.stderr.splitlines() if ln.startswith("migrate-bot serve: warning:")]
+    assert any("required_approvals: 5 approvals are needed, but only 1 approver" in ln for ln in warned)
+    assert any("MIGRATE_PROVIDERS: alibaba, but no Alibaba Cloud credentials" in ln for ln in warned)
+    # The tests' throwaway Redis keeps no AOF (or, as the fakeredis stand-in, will not say): warned either way.
+    assert any(ln.startswith("migrate-bot serve: warning: REDIS_URL:") for ln in warned)
+    assert f"({len(warned)} warning(s) above)" in done.stdout
