@@ -537,11 +537,17 @@ def _cut_over_ready(redis_url: str) -> Harness:
     return h
 
 
-def test_a_second_rollback_writes_nothing_and_says_so(redis_url: str) -> None:
+def _at_ten(redis_url: str) -> Harness:
+    """Switched, with MSE at weight 10 in both groups."""
     h = make_harness(redis_url)
     _to_method(h)
     h.ok("alice", "/migrate switch")
     h.ok("alice", "/migrate weight 10")
+    return h
+
+
+def test_a_second_rollback_writes_nothing_and_says_so(redis_url: str) -> None:
+    h = _at_ten(redis_url)
     h.ok("alice", "/migrate rollback")
     writes, events = h.world.state.calls("slb.set_weights"), len(h.store.events(h.migration().id, limit=500))
     again = h.ok("alice", "/migrate rollback")
@@ -551,10 +557,7 @@ def test_a_second_rollback_writes_nothing_and_says_so(redis_url: str) -> None:
 
 
 def test_after_abort_the_card_shows_no_drift(redis_url: str) -> None:
-    h = make_harness(redis_url)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 10")
+    h = _at_ten(redis_url)
     h.ok("alice", "/migrate abort")
     h.ok("bob", "/migrate approve")
     status = h.ok("alice", "/migrate status").text
