@@ -11,6 +11,7 @@ it to one). Socket Mode when SLACK_APP_TOKEN is set: one web worker runs everyth
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ from bot.worker_process import WorkerProcess
 from commands.errors import ProviderError
 
 THREADS = 8
+log = logging.getLogger("migrate.bot.serve")
 SECRET_ENV = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
               "ALIBABA_CLOUD_SECURITY_TOKEN", "PROMETHEUS_TOKEN")
 
@@ -166,8 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migrate-bot serve: {err}", file=sys.stderr)
         return 2
     warned = setup_warnings(settings, runtime)
-    for line in warned:
-        print(f"migrate-bot serve: warning: {line}", file=sys.stderr)
+    for line in warned:  # plain lines for a person at `--check`; JSON log lines when serving
+        if args.check:
+            print(f"migrate-bot serve: warning: {line}", file=sys.stderr)
+        else:
+            log.warning("setup warning", extra={"warning": line})
     if args.check:
         print("migrate-bot serve: settings, Slack token, Redis and the gates' queries are fine"
               + (f" ({len(warned)} warning(s) above)" if warned else ""))
