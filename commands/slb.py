@@ -167,11 +167,9 @@ def shift(world: World, m: Migration, *, mse: int, nginx: int, nginx_first: bool
         require_nginx_serving(world, m)
     if mse == 0:
         zero_known(world, m)  # the urgent write, from what the last step saw
-    held = reach_mse(world, m, mse)  # read back: nodes added since then are set too
+    held = reach_mse(world, m, mse)  # read back: nodes added since then are set too (and NGINX, if it came first)
     if not nginx_first and set_nginx(world, m, nginx):
-        return read(world, m, mse=mse, nginx=nginx)  # the controller moved NGINX's weights: show them
-    if nginx_first:
-        return read(world, m, mse=mse, nginx=nginx)
+        return read(world, m, mse=mse, nginx=nginx)  # the controller moved NGINX's weights since: show them
     return observe(m, held, mse=mse, nginx=nginx)
 
 
@@ -226,8 +224,7 @@ def switch(world: World, m: Migration, target: dict[str, str]) -> tuple[dict[str
     if lb is None:
         raise ProviderError(f"SLB {s.slb_id} no longer exists", code="InvalidLoadBalancerId.NotFound")
     _join(world, m)
-    _check_joined(m, read(world, m, mse=0, nginx=100))
-    reach_mse(world, m, 0)
+    _check_joined(m, observe(m, reach_mse(world, m, 0), mse=0, nginx=100))  # one read: at 0, and on the right ports
     present = [t for t in ccm.CCM_TAGS if t in lb.tags]
     if present:  # while these are on, the controller refuses `-id` (cloud-api.md §2)
         world.slb.set_tags(slb_id=s.slb_id, tags={}, remove=present)

@@ -47,21 +47,22 @@ def auto(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
 
 
 def pause(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
-    return _set_state(eng, m, request.user, "paused", "running", "paused the plan")
+    return _set_state(eng, m, request.user, "pause", state="paused", from_state="running")
 
 
 def resume(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
-    return _set_state(eng, m, request.user, "running", "paused", "resumed the plan")
+    return _set_state(eng, m, request.user, "resume", state="running", from_state="paused")
 
 
-def _set_state(eng: Engine, m: Migration, user: str, state: str, from_state: str, action: str) -> Outcome:
+def _set_state(eng: Engine, m: Migration, user: str, verb: str, *, state: str, from_state: str) -> Outcome:
+    action = f"{verb}d the plan"
     if m.plan.get("state") != from_state:
         now = m.plan.get("state") or "none"
-        raise NotAllowed(f"Can't {action.split()[0][:-1]} the plan: it is {now}. "
+        raise NotAllowed(f"Can't {verb} the plan: it is {now}. "
                          "Start one with `/migrate auto 1,5,10,25,50% every 5m`.")
     p = dataclasses.replace(plan.Plan.from_dict(m.plan), state=state, next_check_at=eng.now(),
                             next_step_at=max(eng.now(), float(m.plan.get("next_step_at", 0))))
-    m2 = eng.commit(m, eng.touched(m, user, action, plan=p.to_dict()), user=user, verb=action.split()[0][:-1],
+    m2 = eng.commit(m, eng.touched(m, user, action, plan=p.to_dict()), user=user, verb=verb,
                     args={}, result=action)
     return eng.reply(m2, f"{user} {action}: {p.describe()}.", verb="auto")
 
