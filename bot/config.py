@@ -22,10 +22,12 @@ from commands.gates import parse as parse_gates
 PEOPLE_KEYS = ("operators", "approvers", "rollback")
 PASS_THROUGH = ("providers", "sim", "alibaba", "clusters", "prometheus")
 KNOWN_KEYS = {*PEOPLE_KEYS, "channels", "required_approvals", "dwell_seconds", "approval_ttl_minutes", "gates",
-              "analysis", *PASS_THROUGH}
+              "analysis", "controller_configmap", *PASS_THROUGH}
 PROVIDERS = ("sim", "alibaba")
 _PERSON = re.compile(r"^(\*|[UW][A-Z0-9]+|S[A-Z0-9]+)$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]+$")
+# NAMESPACE/NAME: a DNS label, then a DNS subdomain (a ConfigMap's name)
+_NS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 class ConfigError(Exception):
@@ -56,6 +58,7 @@ class Settings:
     dwell_seconds: float = 180.0
     approval_ttl_minutes: float = 30.0
     gates: GateConfig = field(default_factory=GateConfig)
+    controller_configmap: str = ""  # NAMESPACE/NAME of the ingress-nginx controller's ConfigMap; "" when unset
     sections: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -121,6 +124,13 @@ def parse_config(raw: Any) -> dict[str, Any]:
         out["dwell_seconds"] = _number("dwell_seconds", raw["dwell_seconds"], 0, 86_400)
     if "approval_ttl_minutes" in raw:
         out["approval_ttl_minutes"] = _number("approval_ttl_minutes", raw["approval_ttl_minutes"], 0.1, 7 * 24 * 60)
+    if raw.get("controller_configmap") is not None:
+        text = str(raw["controller_configmap"]).strip()
+        if not _NS_NAME.match(text):
+            raise ConfigError("controller_configmap", f"{text[:60]!r} is not NAMESPACE/NAME of the ingress-nginx "
+                                                      "controller's ConfigMap, e.g. "
+                                                      "ingress-nginx/ingress-nginx-controller")
+        out["controller_configmap"] = text
     try:  # refused at start-up, in one line naming the key (`gates[1].min: ...`)
         out["gates"] = parse_gates(raw.get("gates"), raw.get("analysis"))
     except UserError as err:
