@@ -261,36 +261,50 @@ def test_default_render_has_the_expected_objects() -> None:
     ])
 
 
-# --- the README's helm commands work as written ---------------------------------------------------------
+# --- the docs' helm commands work as written -------------------------------------------------------------
+
+DOC_ENV = {"IMAGE": "registry.example.com/ops/migrate-bot", "TAG": "0.1.0", "NS": NAMESPACE}
 
 
-def readme_helm_commands() -> list[list[str]]:
-    """The `helm …` commands of the README's Deploy block, continuation lines joined, variables filled in."""
-    text = (ROOT / "README.md").read_text()
-    block = re.search(r"## Deploy\n.*?```bash\n(.*?)```", text, re.S)
-    assert block, "README.md has no ```bash block under ## Deploy"
-    joined = block.group(1).replace("\\\n", " ")
-    env = {"IMAGE": "registry.example.com/ops/migrate-bot", "TAG": "0.1.0"}
+def doc_helm_commands(doc: str, heading: str) -> list[list[str]]:
+    """The `helm …` commands of the first ```bash block under `heading` in `doc`, continuation lines
+    joined, variables filled in, stopped at a shell redirection."""
+    text = (ROOT / doc).read_text()
+    block = re.search(re.escape(heading) + r"\n.*?```bash\n(.*?)```", text, re.S)
+    assert block, f"{doc} has no ```bash block under {heading}"
     commands = []
-    for line in joined.splitlines():
+    for line in block.group(1).replace("\\\n", " ").splitlines():
         line = line.split("  #")[0].strip()
         if line.startswith("helm "):
-            commands.append([re.sub(r"\$\{?(\w+)\}?", lambda m: env[m.group(1)], w) for w in shlex.split(line)])
+            words = [re.sub(r"\$\{?(\w+)\}?", lambda m: DOC_ENV[m.group(1)], w) for w in shlex.split(line)]
+            commands.append(words[:words.index(">")] if ">" in words else words)
     return commands
 
 
 def helm_args(words: list[str]) -> tuple[str, dict[str, Any], dict[str, str]]:
-    """Split `helm VERB … --set a=b -n ns --kube-version v` into the verb, the --set values and the flags."""
+    """Split `helm VERB … --set a=b -f file -n ns --kube-version v` into the verb, the values and the flags."""
     verb, values, flags = words[1], dict[str, Any](), dict[str, str]()
     args = iter(words[2:])
     for word in args:
         if word == "--set":
             _merge(values, helm.parse_set_string(next(args)))
-        elif word in ("-n", "--namespace", "--kube-version", "-f", "--values"):
+        elif word in ("-f", "--values"):
+            _merge(values, DOC_FILES[next(args)]())
+        elif word in ("-n", "--namespace", "--kube-version"):
             flags[word.lstrip("-")] = next(args)
         elif word.startswith("-"):
             flags[word.lstrip("-")] = "true"
     return verb, values, flags
+
+
+def _deploy_guide_values() -> dict[str, Any]:
+    """docs/deploy.md's `my-values.yaml`, read as `helm -f` reads it."""
+    found = re.search(r"`my-values.yaml`:\n\n```yaml\n(.*?)```", (ROOT / "docs" / "deploy.md").read_text(), re.S)
+    assert found, "docs/deploy.md has no my-values.yaml block"
+    return helm.values_from_yaml(found.group(1))
+
+
+DOC_FILES = {"my-values.yaml": _deploy_guide_values}
 
 
 def _merge(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
@@ -302,28 +316,33 @@ def _merge(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
     return into
 
 
-def test_the_readme_helm_commands_work_as_written() -> None:
-    commands = readme_helm_commands()
-    verbs = [c[1] for c in commands]
-    assert verbs == ["lint", "template", "install"], verbs
+@pytest.mark.parametrize(("doc", "heading", "verbs"), [
+    ("README.md", "## Deploy", ["lint", "template", "install"]),
+    ("docs/deploy.md", "## 6. Check before installing", ["lint", "template"]),
+    ("docs/deploy.md", "## 7. Install", ["upgrade"]),
+])
+def test_the_docs_helm_commands_work_as_written(doc: str, heading: str, verbs: list[str]) -> None:
+    commands = doc_helm_commands(doc, heading)
+    assert [c[1] for c in commands] == verbs
     claim = chart_meta()["kubeVersion"]
     for words in commands:
         verb, values, flags = helm_args(words)
         if verb == "lint":
+            assert "strict" in flags
             assert lint_problems(values, NEWEST) == []
             continue
         if verb == "template":
             # offline, Helm assumes its own built-in version unless told; Helm 3.8's is below the claim,
-            # which is why the README passes the cluster's version
+            # which is why the docs pass the cluster's version
             assert not semver_allows(claim, HELM_3_8_DEFAULT_KUBE)
-            kube = flags["kube-version"]
+            kube = flags["kube-version"].lstrip("v")
             assert semver_allows(claim, kube), f"--kube-version {kube} is outside {claim}"
         else:
-            kube = OLDEST  # install reads the cluster's version; any release inside the claim
-        docs = render(values, kube.lstrip("v"))
-        for doc in docs:
-            kubernetes_validate.validate(doc, kube.lstrip("v"), strict=True)
-        assert container(docs)["image"] == "registry.example.com/ops/migrate-bot:0.1.0"
+            kube = OLDEST  # install and upgrade read the cluster's version: any release inside the claim
+        docs = render(values, kube)
+        for doc_ in docs:
+            kubernetes_validate.validate(doc_, kube, strict=True)
+        assert container(docs)["image"].startswith(merged(values)["image"]["repository"])
 
 
 # --- security --------------------------------------------------------------------------------------
