@@ -62,9 +62,8 @@ def expand(setting: str, ids: Iterable[str], lookup: GroupLookup,
 
 
 def build_policy(settings: Settings, lookup: GroupLookup, unknown: list[str] | None = None) -> Policy:
-    """The engine's Policy, with every user group expanded (groups that do not exist: see `expand`)."""
-    if unknown is None:
-        unknown = []
+    """The engine's Policy, with every user group expanded. At start-up (`unknown` given) a group that
+    does not exist is warned about; while running (`refresher`) it keeps the last good lists."""
     return Policy(
         operators=expand("operators", settings.operators, lookup, unknown),
         approvers=expand("approvers", settings.approvers, lookup, unknown),
