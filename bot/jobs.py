@@ -28,6 +28,7 @@ class Kind(StrEnum):
     DENY = "deny"
     ROLLBACK = "rollback"
     WEIGHT_STEP = "weight_step"
+    NEXT_STEP = "next_step"
 
 
 class Lane(StrEnum):

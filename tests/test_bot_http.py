@@ -133,7 +133,7 @@ def test_a_full_migration_by_two_people_over_http(bot: Bot) -> None:
     decided = bot.slack.wait_for(lambda: not action_ids(bot.slack.messages[request["ts"]])
                                  and bot.slack.messages[request["ts"]], "the request to lose its buttons")
     assert "Approved" in shown(decided) and "<@U0BOB0001>" in shown(decided)
-    assert action_ids(card) == [ActionId.ROLLBACK]  # weights locked: no steps, but the way back stays
+    assert action_ids(card) == [ActionId.ROLLBACK, f"{ActionId.NEXT_STEP}:cutover"]  # weights locked: no steps
 
     for verb, phase in (("cutover", "cut over"), ("complete", "completed")):
         bot.command(ALICE, verb)

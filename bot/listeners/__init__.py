@@ -19,6 +19,7 @@ RUNNERS: dict[Kind, Runner] = {
     Kind.DENY: approvals.deny,
     Kind.ROLLBACK: card.rollback,
     Kind.WEIGHT_STEP: card.weight_step,
+    Kind.NEXT_STEP: card.next_step,
 }
 
 
@@ -28,3 +29,4 @@ def register(app: App, command: str, handoff: Handoff) -> None:
     handoff.listen(app.action(ActionId.DENY), Kind.DENY)
     handoff.listen(app.action(ActionId.ROLLBACK), Kind.ROLLBACK)
     handoff.listen(app.action(card.WEIGHT_STEP), Kind.WEIGHT_STEP)
+    handoff.listen(app.action(card.NEXT_STEP), Kind.NEXT_STEP)
