@@ -255,7 +255,10 @@ def test_an_unauthorized_tap_on_rollback_is_refused(bot: Bot) -> None:
 def test_help_and_status_with_nothing_running(bot: Bot) -> None:
     bot.command(ALICE, "help")
     help_text = bot.told(ALICE, "/migrate start cluster=")
-    assert "/migrate weight 10" in help_text and "/migrate rollback" in help_text
+    assert "/migrate rollback" in help_text and "/migrate weight 10" not in help_text
+    assert len(help_text.splitlines()) <= 12
+    bot.command(ALICE, "help all")
+    assert "/migrate rollback" in bot.told(ALICE, "/migrate weight 10")
     bot.command(ALICE, "status")
     bot.told(ALICE, "Start one with `/migrate start")
     bot.command(ALICE, "frobnicate")
