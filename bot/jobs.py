@@ -29,6 +29,7 @@ class Kind(StrEnum):
     ROLLBACK = "rollback"
     WEIGHT_STEP = "weight_step"
     NEXT_STEP = "next_step"
+    HOME = "home"  # an App Home tab to publish
 
 
 class Lane(StrEnum):
