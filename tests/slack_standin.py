@@ -1,9 +1,8 @@
 """A local HTTP stand-in for the Slack Web API, and a client that talks to the bot as Slack does.
 
-`SlackStandIn` answers auth.test, chat.postMessage, chat.update, chat.postEphemeral,
-usergroups.users.list and views.publish (App Home, kept per user in `homes`) the way Slack
-does (ts values, ok/error bodies, bearer-token check) and records every call, plus posts to
-the response_urls it hands out. It keeps each message's
+`SlackStandIn` answers auth.test, chat.postMessage, chat.update, chat.postEphemeral and
+usergroups.users.list the way Slack does (ts values, ok/error bodies, bearer-token check) and
+records every call, plus posts to the response_urls it hands out. It keeps each message's
 current blocks, so a test can tap the very button a user would see.
 
 File uploads follow Slack's external-upload flow (what `files_upload_v2` does):
