@@ -109,3 +109,16 @@ def test_the_store_indexes_finished_migrations_in_the_same_step_that_finishes_th
     h.engine.attach_card(m.id, card_ts="1.2")
     assert h.store.finished_migrations(limit=1)[0][1] == finished[0][1]
     assert FINISHED_KEPT >= MAX_FINISHED
+
+
+def test_the_manifest_enables_the_home_tab_and_subscribes_to_its_event() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[1] / "slack-manifest.yaml").read_text())
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["bot_events"] == ["app_home_opened"]
+    assert events["request_url"] == manifest["settings"]["interactivity"]["request_url"]
+    assert events["request_url"].endswith("/slack/events")
