@@ -113,3 +113,20 @@ def test_many_migrations_fit_slacks_limits(slack: Any, crowded: str, tmp_path: A
     text = shown(home)
     assert "*Running now* (60)" in text and "and 20 more" in text
     assert "*Finished* (the last 20)" in text and "cluster-089" in text and "cluster-069" not in text
+
+
+def test_with_redis_down_the_home_tab_says_so_in_one_line(slack: Any) -> None:
+    import redis
+    from slack_sdk import WebClient
+
+    from bot.deps import Deps
+    from bot.listeners.home import publish_home
+    from commands.policy import Policy
+    from tests.bot_server import free_port
+    from tests.slack_standin import BOT_TOKEN
+
+    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.5, decode_responses=True)  # nothing listens
+    deps = Deps(engine=None, redis=dead, policy=Policy())  # type: ignore[arg-type]
+    publish_home(deps, json.loads(home_opened(BOB)), WebClient(token=BOT_TOKEN, base_url=slack.api_url))
+    text = shown(slack.homes[BOB])
+    assert "did not answer" in text and "Traceback" not in text and len(slack.homes[BOB]["blocks"]) == 1

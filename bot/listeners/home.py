@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot import home
 from bot.blocks import SLACK_ID
@@ -41,6 +41,8 @@ def publish_home(deps: Deps, body: dict[str, Any], client: WebClient, *, job: st
     except SlackApiError as err:
         code = str(err.response.get("error", "")) if err.response is not None else ""
         log.warning("Slack refused the Home tab", extra={"slack_error": code or "unknown"})
+    except (SlackRequestError, OSError) as err:
+        log.warning("could not reach Slack to publish the Home tab", extra={"error": type(err).__name__})
 
 
 def home_for(deps: Deps, client: WebClient, user: str) -> dict[str, Any]:
@@ -56,6 +58,6 @@ def workspace_url(client: WebClient) -> str:
     """`https://acme.slack.com/` from auth.test (no scope needed), for thread links; "" if Slack does not say."""
     try:
         url = client.auth_test().get("url")
-    except (SlackApiError, OSError):
+    except (SlackApiError, SlackRequestError, OSError):
         return ""
     return url if isinstance(url, str) else ""
