@@ -68,3 +68,20 @@ def test_a_next_button_drawn_before_a_rollback_changes_nothing(bot: Bot) -> None
     bot.told(ALICE, "This card was out of date")
     assert not [m for m in bot.thread() if "Approval needed: cutover" in m["text"]]
     assert "*Phase:* verified" in shown(bot.card())
+
+
+def test_a_doctored_next_action_id_runs_no_other_verb(bot: Bot) -> None:
+    import json
+    import urllib.parse
+
+    card = start_switched(bot)
+    bot.tap(ALICE, card, step(card, 5))
+    card = bot.card_says("MSE weight 5 ·")
+    body = bot.send.tap_body(ALICE, card, next_of(card))  # Next: Verify
+    payload = json.loads(urllib.parse.parse_qs(body)["payload"][0])
+    payload["actions"][0]["action_id"] = f"{ActionId.NEXT_STEP}:abort"  # a verb the card never offers
+    assert bot.send.post(urllib.parse.urlencode({"payload": json.dumps(payload)}),
+                         "application/x-www-form-urlencoded").status == 200
+    bot.told(ALICE, "That button is not one the card draws")
+    assert not [m for m in bot.thread() if "Approval needed" in m["text"]]
+    assert "*Phase:* shifting" in shown(bot.card())

@@ -47,8 +47,13 @@ def next_step(deps: Deps, body: dict[str, Any], client: WebClient, *, job: str =
     action = str(Tap.from_body(body).action_id)
     verb = action.partition(":")[2] if NEXT_STEP.match(action) else ""
     if verb not in NEXT_VERB.values():
-        verb = "unknown"
+        guarded(deps, Tap.from_body(body).reply(client), _not_ours, verb="unknown")
+        return
     tap_to_command(deps, body, client, verb, lambda value: verb, job=job)
+
+
+def _not_ours() -> None:
+    raise UserError("That button is not one the card draws; nothing was changed. `/migrate status` shows the card.")
 
 
 def stale(verb: str, value: ButtonValue, current: Migration) -> str:
