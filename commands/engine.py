@@ -371,7 +371,7 @@ class Engine:
         self.policy.require_channel(request.channel)
         verb, user = cmd.verb, request.user
         if verb == "help":
-            return info.help_(cmd)
+            return info.help_(self, request, cmd)
         if verb in {"status", "history"}:
             return info.status(self, request, cmd) if verb == "status" else info.history(self, request)
         self.policy.require(user, verb)

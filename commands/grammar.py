@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from commands.errors import UserError
+from commands.phases import INTERNAL_VERBS, TERMINAL, WEIGHTS_UNLOCKED, Phase, allowed_verbs
 
 MAX_TEXT = 500
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -162,8 +163,9 @@ def _validate(cmd: Command) -> None:
         _validate_method(cmd)
     elif cmd.verb == "weight":
         parse_weight(cmd.positional)
-    elif cmd.verb == "help" and cmd.positional and cmd.positional.lower() not in VERBS:
-        raise UserError(f"No verb `{cmd.positional[:20]}` to explain. Verbs: {', '.join(VERBS)}.")
+    elif cmd.verb == "help" and cmd.positional and cmd.positional.lower() not in {*VERBS, "all"}:
+        raise UserError(f"No verb `{cmd.positional[:20]}` to explain. Verbs: {', '.join(VERBS)}; "
+                        "`/migrate help all` lists them all.")
 
 
 def _validate_method(cmd: Command) -> None:
@@ -250,9 +252,46 @@ def parse_domains(text: str) -> tuple[str, ...]:
 
 
 def help_text(verb: str = "") -> str:
-    if verb:
+    """`help VERB` explains one verb; `help all` (or no verb) lists every verb."""
+    if verb and verb.lower() != "all":
         spec = VERBS[verb.lower()]
         return f"`/migrate {spec.form}`: {spec.summary}. Example: `{spec.example}`"
     lines = ["*migrate-bot*: move traffic from NGINX Ingress to an MSE gateway, step by step."]
-    lines += [f"• `{spec.example}`: {spec.summary}" for spec in VERBS.values()]
+    lines += [_line(verb) for verb in VERBS]
     return "\n".join(lines)
+
+
+#: `/migrate help` fits a phone screen: at most this many lines, whatever the phase.
+HELP_LINES = 12
+ALWAYS = ("rollback",)  # the on-call's way back is listed in every phase
+FOOTER = "`/migrate status` · `/migrate history` · `/migrate help all` (every verb) · `/migrate help VERB`"
+
+
+def verbs_now(phase: Phase | None, *, pending: bool = False, plan: str = "") -> list[str]:
+    """The verbs that make sense in `phase`, in the table's order: its transitions (not the
+    engine's own), the plan verbs while weights move, approve/deny while a request waits."""
+    if phase is None or phase in TERMINAL:
+        return ["start"]
+    now = set(allowed_verbs(phase)) - INTERNAL_VERBS
+    if phase in WEIGHTS_UNLOCKED:
+        now.add({"running": "pause", "paused": "resume"}.get(plan, "auto"))
+    if pending:
+        now |= {"approve", "deny"}
+    return [v for v in VERBS if v in now and v not in ALWAYS]
+
+
+def help_now(phase: Phase | None, *, pending: bool = False, plan: str = "") -> str:
+    """`/migrate help`: what can be done now, Rollback always, then where to find the rest."""
+    if phase is None or phase in TERMINAL:
+        head = "*migrate-bot*: no migration is running in this channel. Start one:"
+    else:
+        head = f"*What you can do now* (the migration is {phase.value}):"
+    room = HELP_LINES - 1 - len(ALWAYS) - 1
+    lines = [head, *(_line(v) for v in verbs_now(phase, pending=pending, plan=plan)[:room])]
+    lines += [_line(v) for v in ALWAYS] + [FOOTER]
+    return "\n".join(lines)
+
+
+def _line(verb: str) -> str:
+    spec = VERBS[verb]
+    return f"• `{spec.example}`: {spec.summary}"

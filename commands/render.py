@@ -112,5 +112,35 @@ def history_text(m: Migration, events: list[Event]) -> str:
     return "\n".join(lines)
 
 
+#: The next step as a verb that takes nothing more, by phase: the card offers it as a button. Phases
+#: whose next step needs parameters (`method ...`) or a choice of share (the weight steps) have none.
+NEXT_VERB: dict[Phase, str] = {
+    Phase.LISTENING: "check",
+    Phase.METHOD_CHOSEN: "switch",
+    Phase.SHIFTING: "verify",
+    Phase.VERIFIED: "cutover",
+    Phase.CUT_OVER: "complete",
+}
+
+
+def next_verb(m: Migration) -> str:
+    """The verb a "Next" button runs now; none while a step runs or a request waits for approval."""
+    if m.intent is not None or m.pending_approval:
+        return ""
+    return NEXT_VERB.get(m.phase, "")
+
+
+def read_back_share(m: Migration) -> float | None:
+    """MSE's share as last read back from the providers, the lowest group's or domain's (never
+    overstated); None when nothing has been read back yet."""
+    seen = m.observed
+    if m.method == "slb" and seen.get("groups") and "share" in seen:
+        return float(seen["share"])
+    domains = seen.get("domains") if m.method == "dns" else None
+    if isinstance(domains, dict) and domains:
+        return min(float(v) for v in domains.values())
+    return None
+
+
 def is_done(m: Migration) -> bool:
     return m.phase is Phase.COMPLETED

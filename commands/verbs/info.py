@@ -22,8 +22,14 @@ NOTHING_RUNNING = ("No migration is running in this channel. Start one with "
 READ_BACK_PHASES = frozenset({Phase.SWITCHED, Phase.SHIFTING, Phase.VERIFIED, Phase.CUT_OVER})
 
 
-def help_(cmd: Command) -> Outcome:
-    return Outcome(grammar.help_text(cmd.positional), ephemeral=True, verb="help")
+def help_(eng: Engine, request: Request, cmd: Command) -> Outcome:
+    """`help VERB` or `help all` as asked; plain `help` fits the phase of this channel's migration."""
+    if cmd.positional:
+        return Outcome(grammar.help_text(cmd.positional), ephemeral=True, verb="help")
+    m = eng.store.active_in_channel(request.channel)
+    text = grammar.help_now(m.phase if m else None, pending=bool(m and m.pending_approval),
+                            plan=str(m.plan.get("state", "")) if m else "")
+    return Outcome(text, ephemeral=True, verb="help")
 
 
 def status(eng: Engine, request: Request, cmd: Command) -> Outcome:
