@@ -874,7 +874,9 @@ class Emulator:
                  host: str = "127.0.0.1", port: int = 0, retry_after_ms: int = 20, rng_seed: int = 7,
                  latency_s: float = 0.0) -> None:
         data = seed if isinstance(seed, dict) else load_seed(seed)
-        self.latency_s = latency_s  # added to every answer: a regional API is tens of ms away, not one
+        # A regional API's round trip, tens of ms: half before the request is handled (its way there),
+        # half before the answer leaves (its way back), so "the emulator received it" includes the first.
+        self.latency_s = latency_s
         self.state = CloudState(data, region)
         self.keys = {access_key_id: access_key_secret}
         self.region = region
@@ -1026,7 +1028,7 @@ class Emulator:
                     if watched:
                         self._check_weighted(name, before)
             if self.latency_s:
-                time.sleep(self.latency_s)
+                time.sleep(self.latency_s / 2)
             return 200, extra, {"RequestId": request_id, **answer}
         except BusinessError as err:
             return 200, extra, {"RequestId": request_id, "Success": False, "Code": err.status,
@@ -1050,6 +1052,8 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if emulator.latency_s:
+                time.sleep(emulator.latency_s / 2)
             status, extra, payload = emulator.handle(self.command, self.path, headers, body)
             data = json.dumps(payload).encode()
             try:
