@@ -129,10 +129,10 @@ def disable_known(world: World, m: Migration) -> None:
 def shift(world: World, m: Migration, *, mse: int, nginx: int, nginx_first: bool = False) -> dict[str, Any]:
     """Every hosted name's MSE record at `mse`, NGINX's records sharing `nginx` (0 disables: DNS
     weights start at 1). Back from a cutover NGINX returns first; then the side that leaves goes last."""
+    if mse == 0 and not nginx_first:
+        disable_known(world, m)  # before any read: a failing read cannot keep MSE answering
     c = choice(m)
     address = mse_address(world, m)
-    if mse == 0 and not nginx_first:
-        disable_known(world, m)
     ttl = 0
     for host in c.hosted():
         ours, theirs = split(world, m, host, address)

@@ -159,6 +159,8 @@ class CloudState:
             self.records[rid] = {"line": "default", **rec, "id": rid}
         #: Weighted round robin, per name, record type and line: `"www.example.com|A|default": True`.
         self.weighted: dict[str, bool] = dict(seed["dns"].get("weighted", {}))
+        #: Names hosted at another DNS provider, as a resolver sees them (`{name: [addresses]}`).
+        self.elsewhere: dict[str, list[str]] = copy.deepcopy(seed["dns"].get("elsewhere") or {})
 
     def new_id(self) -> int:
         self.next_id += 1
@@ -942,6 +944,24 @@ def delete_domain_record(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     s.record(q["RecordId"])
     del s.records[q["RecordId"]]
     return {"RecordId": q["RecordId"]}
+
+
+class PublicResolver:
+    """What a resolver on the internet gets for a name (ResolverPort) from the emulated Alibaba Cloud
+    DNS: the enabled A records on the default line, leaving out those weighted 0 ("Weight
+    configuration": a record at weight 0 is never returned); names hosted elsewhere from the seed."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.state = emulator.state
+
+    def addresses(self, *, domain: str) -> list[str]:
+        s = self.state
+        with s.lock:
+            if s.zone(domain):
+                return sorted({r["value"] for r in s.records.values()
+                               if r["domain"] == domain and r["enabled"] and r["type"] == "A"
+                               and r.get("line", "default") == "default" and int(r["weight"]) > 0})
+            return sorted(s.elsewhere.get(domain, []))
 
 
 # ---- the server -----------------------------------------------------------------------------
