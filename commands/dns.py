@@ -22,7 +22,8 @@ MAX_HOST_LINES = 5
 
 def choice(m: Migration) -> DnsChoice:
     if not m.dns:  # a record from before the DNS plan: its domains, every A record of them NGINX's
-        return DnsChoice(m.domains, {d: d for d in m.domains}, ())
+        manual = {line.split(" ")[0] for line in m.saved.get("dns_manual", [])}
+        return DnsChoice(m.domains, {d: "" if d in manual else d for d in m.domains}, ())
     return DnsChoice.from_dict(m.dns)
 
 
@@ -187,17 +188,27 @@ def cutover(world: World, m: Migration, *, mse: int, guard: Callable[[], None]) 
 # ---- TTLs -----------------------------------------------------------------------------------------
 
 
-def lower_ttls(world: World, m: Migration, ttl: int) -> dict[str, int]:
-    """NGINX's records above `ttl` lowered to it; returns every record's TTL as found before the
-    first lowering (a second `method` keeps the first originals)."""
+def ttls_found(m: Migration, records: dict[str, list[DnsRecord]], ttl: int) -> dict[str, int]:
+    """The TTLs `lower_ttls` will change, as read before it writes (kept in its intent)."""
     c = choice(m)
-    found: dict[str, int] = dict(m.saved.get("dns_ttls", {}))
+    return {r.id: r.ttl for host in c.hosted() for r in records.get(host, []) if c.is_nginx(r) and r.ttl > ttl}
+
+
+def lower_ttls(world: World, m: Migration, ttl: int) -> dict[str, int]:
+    """NGINX's records above `ttl` lowered to it; returns the TTL each record the bot lowered had
+    before the first lowering (`m.saved["dns_ttls"]` holds those already known)."""
+    c = choice(m)
+    known: dict[str, int] = {str(k): int(v) for k, v in m.saved.get("dns_ttls", {}).items()}
+    lowered: dict[str, int] = {}
     for host in c.hosted():
         for rec in world.dns.records(domain=host):
-            if c.is_nginx(rec) and rec.ttl > ttl:
-                found.setdefault(rec.id, rec.ttl)
+            if not c.is_nginx(rec):
+                continue
+            if rec.ttl > ttl:
                 world.dns.set_ttl(record=rec, ttl=ttl)
-    return found
+            if rec.ttl > ttl or rec.id in known:
+                lowered[rec.id] = known.get(rec.id, rec.ttl)
+    return lowered
 
 
 def restore_ttls(world: World, m: Migration) -> list[str]:
@@ -227,7 +238,8 @@ def restore(world: World, m: Migration) -> list[str]:
     name's weighted-round-robin flag as it was, then the TTLs. Works from what the switch found, so
     a switch that stopped halfway is undone too."""
     c = choice(m)
-    found: dict[str, dict[str, Any]] = m.saved.get("dns_found", {})
+    found: dict[str, dict[str, Any]] = m.saved.get("dns_found") or {
+        d: {"nginx": recs, "weighted": None} for d, recs in m.saved.get("dns_nginx", {}).items()}  # an older switch
     address = mse_address(world, m) if found else ""
     done: list[str] = []
     for host, was in found.items():
@@ -245,7 +257,8 @@ def restore(world: World, m: Migration) -> list[str]:
         for rec in recs:
             if rec.id not in before and is_mse(rec, c, address) and not was.get("mse_existed"):
                 world.dns.delete_record(record_id=rec.id)
-        if world.dns.weighted(domain=host, type=MSE_TYPE, line=c.line) != bool(was.get("weighted")):
+        if was.get("weighted") is not None and \
+                world.dns.weighted(domain=host, type=MSE_TYPE, line=c.line) != bool(was["weighted"]):
             world.dns.set_weighted(domain=host, on=bool(was.get("weighted")), type=MSE_TYPE, line=c.line)
     if found:
         done.append(f"MSE's DNS records removed; NGINX's records and weighted round robin as found on "

@@ -76,13 +76,16 @@ def switch_dns(world: World, m: Migration, intent: StepIntent, /, *, guard: Guar
 
 
 def lower_ttls(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
-    """`method dns ttl=N`: NGINX's records lowered to N seconds before anything else changes."""
+    """`method dns ttl=N`: NGINX's records lowered to N seconds before anything else changes. The
+    TTLs as found were read before the intent, so an abort after a failure halfway gives them back."""
     ttl = int(intent.args["ttl"])
-    old = dns.lower_ttls(world, m, ttl)
-    longest = max(old.values(), default=0)
-    text = (f"TTL of {len(old)} NGINX record(s) lowered to {ttl}s (was up to {longest}s)" if old
+    found = {**intent.args["saved"]["dns_ttls"], **m.saved.get("dns_ttls", {})}  # a first lowering's originals win
+    m = dataclasses.replace(m, saved={**m.saved, "dns_ttls": found})
+    lowered = dns.lower_ttls(world, m, ttl)
+    longest = max(lowered.values(), default=0)
+    text = (f"TTL of {len(lowered)} NGINX record(s) lowered to {ttl}s (was up to {longest}s)" if lowered
             else f"every NGINX record already has a TTL of {ttl}s or less")
-    return StepResult(text, {"saved": {**m.saved, "dns_ttls": old}})
+    return StepResult(text, {"saved": {**m.saved, "dns_ttls": lowered}})
 
 
 def weights(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:

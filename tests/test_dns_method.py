@@ -44,6 +44,7 @@ def _untouchable(world: SimWorld) -> str:
     """Every record that is neither NGINX's A record nor MSE's, byte for byte."""
     keep = {rid: r for rid, r in _records(world).items()
             if not (r["type"] == "A" and r.get("line", "default") == "default" and r["value"] in NGINX_IPS | {MSE_IP})}
+    assert any(r["type"] != "A" for r in keep.values())
     return json.dumps(keep, sort_keys=True)
 
 
@@ -67,6 +68,10 @@ def test_a_whole_migration_leaves_every_other_record_byte_identical(redis_url: s
         data["dns"]["records"]["rec-tel"] = {"id": "rec-tel", "domain": "www.example.com", "type": "A",
                                              "value": "47.100.0.10", "weight": 1, "enabled": True, "ttl": 600,
                                              "line": "telecom"}
+        # a TXT that holds NGINX's address as text (an origin hint for a monitor): not an address record
+        data["dns"]["records"]["rec-hint"] = {"id": "rec-hint", "domain": "www.example.com", "type": "TXT",
+                                              "value": "47.100.0.10", "weight": 1, "enabled": True, "ttl": 600,
+                                              "line": "default"}
     start = _untouchable(world)
     h = make_harness(redis_url, world=world, dwell_seconds=0)
     assert _to_method(h).ok
@@ -242,6 +247,30 @@ def test_ttl_lowers_nginx_records_first_switch_waits_and_complete_restores(redis
     _approve(h, "/migrate verify", "/migrate cutover", "/migrate complete")
     ttls = {r["ttl"] for r in _records(world).values() if r["type"] == "A"}
     assert ttls == {600} and _untouchable(world) == start
+
+
+def test_a_lowering_that_fails_halfway_is_retried_or_given_back_by_abort(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    before = world.raw()["dns"]["records"]
+    h = make_harness(redis_url, world=world)
+    real = world.dns.set_ttl
+    done: list[str] = []
+
+    def second_fails(*, record, ttl):  # type: ignore[no-untyped-def]  # the cloud refuses from the second on
+        if done:
+            world.state.fail_next("dns.set_ttl", times=1, code="Forbidden", temporary=False)
+        done.append(record.id)
+        real(record=record, ttl=ttl)
+
+    world.dns.set_ttl = second_fails  # type: ignore[method-assign]
+    out = _to_method(h, "/migrate method dns ttl=60")
+    assert not out.ok and "`/migrate abort` gives them back" in out.text
+    assert sum(r["ttl"] == 60 for r in _records(world).values()) == 1
+    world.dns.set_ttl = real  # type: ignore[method-assign]
+    blocked = h.say("alice", "/migrate switch")
+    assert not blocked.ok
+    assert "TTLs restored" in h.ok("alice", "/migrate abort").text
+    assert world.raw()["dns"]["records"] == before
 
 
 # ---- 5. cutover and the resolver --------------------------------------------------------------------

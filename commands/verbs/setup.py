@@ -114,6 +114,9 @@ def _probe(eng: Engine, m: Migration, ingresses: list[Ingress], mse_ip: str, cmd
 
 def method(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
     """Step 3: SLB reuse (the Service, its SLB and every group that carries it) or DNS."""
+    retried = gated.queued(eng, m, "method")  # TTLs whose lowering failed halfway
+    if retried is not None:
+        return retried
     t = transition_for("method", m.phase)
     if m.intent is not None:  # a queued switch would finish with the choice it was started with
         raise NotAllowed(busy(m.intent) + " Or `/migrate abort`, then choose again.")
@@ -152,8 +155,10 @@ def method_dns(eng: Engine, m: Migration, request: Request, cmd: Command, target
     head = f"Method: DNS, {len(c.hosts)} name(s); NGINX's records are A records for {', '.join(c.nginx)}."
     if not ttl:
         return eng.reply(m2, "\n".join([head, *found.notes, "Next: `/migrate switch`."]), verb="method")
+    found_ttls = dns.ttls_found(m2, records, ttl)
     m3, summary = eng.run_step(m2, op="lower_ttls", verb="method", user=request.user, then=target,
-                               args={"ttl": ttl, "action": f"lowered NGINX's DNS TTLs to {ttl}s"})
+                               args={"ttl": ttl, "saved": {"dns_ttls": found_ttls},
+                                     "action": f"lowered NGINX's DNS TTLs to {ttl}s"})
     old = max(m3.saved.get("dns_ttls", {}).values(), default=0)
     ready = eng.now() + old
     m4 = eng.commit(m3, dataclasses.replace(m3, dns={**m3.dns, "ttl_ready_at": ready}), user=request.user,
@@ -242,9 +247,11 @@ def switch(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
                          verb="switch")
     if m.method == "dns":
         c = dns.choice(m)
-        if c.ttl_ready_at and eng.now() < c.ttl_ready_at:
+        old = max(m.saved.get("dns_ttls", {}).values(), default=0)
+        ready = c.ttl_ready_at or (m.last_action_at + old if old else 0.0)  # a lowering retried: from its end
+        if ready and eng.now() < ready:
             raise NotAllowed(f"Too soon to switch: resolvers may still cache NGINX's records with their old TTL "
-                             f"until {clock_time(c.ttl_ready_at)}; switch then, so the lowered TTL is what they hold.")
+                             f"until {clock_time(ready)}; switch then, so the lowered TTL is what they hold.")
         found = {"dns_found": dns.found_now(eng.world, m)}
         m2, summary = eng.run_step(m, op="switch_dns", verb="switch", user=request.user, then=t.target,
                                    args={"saved": found, "action": "switched (DNS records)"})
