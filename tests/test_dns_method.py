@@ -12,6 +12,8 @@ import json
 from typing import Any
 
 from bot.blocks import status_blocks
+from bot.keys import BotKeys
+from bot.timed import TimedWork
 from commands.phases import Phase
 from commands.policy import Policy
 from providers.sim.world import SimWorld
@@ -225,6 +227,19 @@ def test_the_dwell_is_at_least_the_ttl_of_the_records_changed(redis_url: str) ->
     assert not early.ok and "Too soon to increase" in early.text
     h.clock.advance(400)
     h.ok("alice", "/migrate weight 5")
+
+
+def test_the_dwell_over_notice_waits_for_the_ttl_too(redis_url: str) -> None:
+    h = make_harness(redis_url, dwell_seconds=180)
+    work = TimedWork(engine=h.engine, store=h.store, client=h.store.r, keys=BotKeys(), dwell_seconds=180,
+                     clock=h.clock)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 1")
+    h.clock.advance(200)
+    assert not any("Dwell over" in n.text for n in work.notices())
+    h.clock.advance(400)
+    assert any("Dwell over" in n.text for n in work.notices())
 
 
 def test_ttl_lowers_nginx_records_first_switch_waits_and_complete_restores(redis_url: str) -> None:
