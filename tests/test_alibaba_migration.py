@@ -134,3 +134,25 @@ def test_a_whole_dns_migration_through_the_engine(redis_url: str, emu: Emulator,
     assert {r["ttl"] for r in emu.state.records.values()} == {600}  # the lowered TTLs are back
     assert _zone_text(emu, lambda r: not moves(r)) == untouched
     assert sum(emu.calls.values()) > len(emu.calls)  # faults did happen and were retried
+
+
+def test_a_dns_abort_through_the_engine_gives_the_zone_back_byte_for_byte(redis_url: str, emu: Emulator,
+                                                                         cloud: AlibabaCloud) -> None:
+    """Flags as found (the apex weighted already, www not), weights, states, TTLs: all as before."""
+    emu.state.weighted["example.com|A|default"] = True
+    world = CloudWorld(gateway=cloud.gateway, slb=cloud.slb, dns=cloud.dns, resolver=PublicResolver(emu),
+                       clusters={CLUSTER: {"sim_seed": ""}})
+    before = _zone_text(emu, lambda r: True)
+    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    h.ok("alice", "/migrate method dns ttl=60")
+    h.clock.advance(600)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 75%")
+    h.ok("alice", "/migrate abort")
+    h.ok("bob", "/migrate approve")
+    emu.clear_faults()
+    assert _zone_text(emu, lambda r: True) == before
+    assert emu.state.weighted["example.com|A|default"] is True
+    assert emu.state.weighted["www.example.com|A|default"] is False
