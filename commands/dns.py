@@ -34,6 +34,12 @@ def mse_address(world: World, m: Migration) -> str:
     return gw.slb_address
 
 
+def _address_if_any(world: World, m: Migration) -> str:
+    """The gateway's address, or "" once the gateway is gone: an abort then works from the record ids it kept."""
+    gw = world.gateway.get_gateway(gateway_id=m.gateway)
+    return gw.slb_address if gw is not None else ""
+
+
 def is_mse(rec: DnsRecord, c: DnsChoice, address: str) -> bool:
     return rec.line == c.line and rec.type == MSE_TYPE and same_value(rec.value, address)
 
@@ -217,13 +223,13 @@ def restore_ttls(world: World, m: Migration) -> list[str]:
     old: dict[str, int] = {str(k): int(v) for k, v in m.saved.get("dns_ttls", {}).items()}
     if not old:
         return []
-    address = mse_address(world, m)
+    address = _address_if_any(world, m)
     done = []
     for host in c.hosted():
         recs = world.dns.records(domain=host)
         host_old = max((old[r.id] for r in recs if r.id in old), default=0)
         for rec in recs:
-            want = old.get(rec.id) or (host_old if is_mse(rec, c, address) else 0)
+            want = old.get(rec.id) or (host_old if address and is_mse(rec, c, address) else 0)
             if want and rec.ttl != want:
                 world.dns.set_ttl(record=rec, ttl=want)
                 done.append(rec.id)
@@ -240,7 +246,8 @@ def restore(world: World, m: Migration) -> list[str]:
     c = choice(m)
     found: dict[str, dict[str, Any]] = m.saved.get("dns_found") or {
         d: {"nginx": recs, "weighted": None} for d, recs in m.saved.get("dns_nginx", {}).items()}  # an older switch
-    address = mse_address(world, m) if found else ""
+    address = _address_if_any(world, m)
+    known = set(m.saved.get("dns_added", {}).values())
     done: list[str] = []
     for host, was in found.items():
         before = {r["id"]: r for r in was.get("nginx", [])}
@@ -255,7 +262,8 @@ def restore(world: World, m: Migration) -> list[str]:
                 if rec.enabled and not want["enabled"]:
                     world.dns.set_enabled(record_id=rec.id, enabled=False)
         for rec in recs:
-            if rec.id not in before and is_mse(rec, c, address) and not was.get("mse_existed"):
+            ours = rec.id in known or (bool(address) and is_mse(rec, c, address))
+            if rec.id not in before and ours and not was.get("mse_existed"):
                 world.dns.delete_record(record_id=rec.id)
         if was.get("weighted") is not None and \
                 world.dns.weighted(domain=host, type=MSE_TYPE, line=c.line) != bool(was["weighted"]):

@@ -359,6 +359,20 @@ def test_abort_restores_the_zone_exactly_as_found(redis_url: str) -> None:
     assert all(world.dns_split(d, GW) == 0 for d in HOSTED)
 
 
+def test_abort_removes_mse_records_by_id_once_the_gateway_address_changed(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    before = world.raw()["dns"]["records"]
+    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 10")
+    with world.state._mutate() as data:  # the gateway now reports another address than its records hold
+        data["gateways"][GW]["slb_address"] = "0.0.0.0"
+    out = _approve(h, "/migrate abort")
+    assert "MSE's DNS records removed" in out.text
+    assert world.raw()["dns"]["records"] == before
+
+
 def test_abort_before_switch_gives_the_lowered_ttls_back(redis_url: str) -> None:
     world = SimWorld.from_seed()
     before = world.raw()["dns"]["records"]
