@@ -194,6 +194,19 @@ def test_the_share_is_what_dns_serves_and_the_lowest_name_counts(redis_url: str)
     assert "40%" in card and "www.example.com: 40%" in card
 
 
+def test_status_reads_what_dns_serves_now(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 100")
+    with world.state._mutate() as data:  # someone sets www's MSE record to weight 20 in the DNS console
+        next(r for r in data["dns"]["records"].values()
+             if r["domain"] == "www.example.com" and r["value"] == MSE_IP)["weight"] = 20
+    out = h.ok("alice", "/migrate status")
+    assert "www.example.com: 17% (MSE 20 / others 100)" in out.text and "MSE ██░░░░░░░░ 17%" in out.text
+
+
 def test_the_card_shows_five_names_and_a_count(redis_url: str) -> None:
     world = SimWorld.from_seed()
     with world.state._mutate() as data:
