@@ -86,10 +86,14 @@ def ingress_hosts(ingresses: Sequence[Ingress]) -> tuple[list[str], dict[str, st
 
 
 def nginx_addresses(ingresses: Sequence[Ingress], hosts: Sequence[str]) -> tuple[str, ...]:
-    """Where NGINX serves these hosts: the addresses in their Ingresses' status, in order."""
+    """Where NGINX serves these hosts: the addresses in their Ingresses' status, in order (a name
+    served by a wildcard Ingress: every Ingress's, since one controller publishes them all)."""
     out: list[str] = []
     for ing in ingresses:
         if set(ing.hosts) & set(hosts):
+            out += [a for a in ing.addresses if a not in out]
+    if not out:
+        for ing in ingresses:
             out += [a for a in ing.addresses if a not in out]
     return tuple(out)
 

@@ -169,6 +169,24 @@ def test_wildcard_hosts_are_explained_not_guessed(redis_url: str) -> None:
     assert "Wildcard host `*.preview.example.com` (preview/previews): not moved" in out.text
     assert "does not weight wildcard records" in out.text
     assert not any("preview" in d for d in h.migration().domains)
+    with world.state._mutate() as data:  # a name clients use under the wildcard, listed by hand
+        data["dns"]["records"]["rec-pr"] = {"id": "rec-pr", "domain": "pr1.preview.example.com", "type": "A",
+                                            "value": "47.100.0.10", "weight": 1, "enabled": True, "ttl": 600,
+                                            "line": "default"}
+    out = h.ok("alice", "/migrate method dns domains=pr1.preview.example.com partial=yes")
+    assert "• pr1.preview.example.com: NGINX A 47.100.0.10 (TTL 600s)" in out.text
+
+
+def test_without_an_address_in_the_ingress_status_nginx_must_be_named(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    with world.state._mutate() as data:
+        for ing in data["clusters"]["demo-cluster"]["ingresses"]:
+            ing.pop("addresses", None)
+    h = make_harness(redis_url, world=world)
+    out = _to_method(h)
+    assert not out.ok and "give NGINX's address with `nginx=IP`" in out.text
+    out = h.ok("alice", "/migrate method dns nginx=47.100.0.10,47.100.0.11")
+    assert "NGINX's records are A records for 47.100.0.10, 47.100.0.11" in out.text
 
 
 # ---- 3. the share DNS serves -------------------------------------------------------------------
