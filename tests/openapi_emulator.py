@@ -780,7 +780,8 @@ def set_vgroup(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
 # flag is set per name, type and line (SetDNSSLBStatus: SubDomain, Type, Line) and read back with
 # DescribeDNSSLBSubDomains; a CNAME shares its name and line with no A or AAAA record ("DNS record
 # conflict rules", DomainRecordConflict); UpdateDomainRecord takes RR, Type and Value again with
-# the TTL and refuses a write that changes nothing (DomainRecordDuplicate).
+# the TTL (its API reference: all three required). That it refuses a write that changes nothing
+# with DomainRecordDuplicate is INFERENCE from the action's error codes: the adapter takes it as done.
 
 WEIGHTED_TYPES = ("A", "AAAA", "CNAME")
 ADDRESS_TYPES = ("A", "AAAA")
