@@ -12,10 +12,11 @@ import time
 from typing import Any
 
 from bot.actions import ActionId, ButtonValue
+from commands.dns import host_lines
 from commands.model import Approval, Migration
 from commands.phases import NEXT_STEP, ROLLBACK_OPEN, TERMINAL, WEIGHTS_UNLOCKED, Phase
 from commands.policy import Policy, dwell_left, format_duration
-from commands.render import drift_line, gates_line, held, next_verb, plan_line
+from commands.render import drift_line, dwell_for, gates_line, held, next_verb, plan_line
 from commands.traffic import format_share, share_bar
 
 Block = dict[str, Any]
@@ -81,7 +82,7 @@ def status_blocks(m: Migration, *, now: float, policy: Policy, buttons: bool = T
         blocks.append({"type": "context", "elements": [_text(plan_line(m))]})
     facts = []
     if m.phase in WEIGHTS_UNLOCKED:
-        left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=policy.dwell_seconds)
+        left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=dwell_for(m, policy))
         facts.append("Next increase: allowed now" if left <= 0 else
                      f"Next increase: not before {when(now + left, '{time}')} (dwell {format_duration(left)} left)")
     if m.pending_approval:
@@ -109,6 +110,8 @@ def traffic_text(m: Migration) -> str:
     if len(groups) > 1:
         lines += [f"{v['listeners']}: {format_share(v['share'])} (MSE {v['mse']} / NGINX {v['nginx']})"
                   for v in list(groups.values())[:5]]
+    if m.method == "dns" and len(m.observed.get("hosts", {})) > 1:  # lowest share first, five and a count
+        lines += host_lines(m.observed)
     return "\n".join(lines)
 
 

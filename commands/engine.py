@@ -44,6 +44,8 @@ KEEP_ON_FAILURE = {
     "switch_slb": "the SLB may be detached (4a) while the Service is not updated (4b): `/migrate switch` "
                   "finishes it, `/migrate abort` restores everything",
     "switch_dns": "some MSE records may exist already: `/migrate switch` finishes it, `/migrate abort` removes them",
+    "lower_ttls": "some of NGINX's TTLs may be lowered already: `/migrate method` finishes it, `/migrate abort` gives "
+                  "them back",
 }
 
 

@@ -22,7 +22,14 @@ def method_line(m: Migration) -> str:
         return f"SLB reuse: {s.slb_id} listeners {', '.join(s.listeners())}{kept}, Service {s.namespace}/{s.service}"
     if m.method == "dns":
         return f"DNS: {', '.join(m.domains)}"
+
     return "not chosen yet"
+
+
+def dwell_for(m: Migration, policy: Policy) -> float:
+    """Seconds between increases: the policy's dwell, and for DNS at least the largest TTL the last
+    step changed (a resolver may answer from its cache that long)."""
+    return max(policy.dwell_seconds, float(m.observed.get("ttl", 0) if m.method == "dns" else 0))
 
 
 def held(m: Migration) -> tuple[float, int, int]:
@@ -32,7 +39,7 @@ def held(m: Migration) -> tuple[float, int, int]:
     share on any listener.
     """
     seen = m.observed
-    if m.method == "slb" and seen.get("groups"):
+    if (m.method == "slb" and seen.get("groups")) or (m.method == "dns" and seen.get("hosts")):
         return float(seen["share"]), int(seen["mse"]), int(seen["nginx"])
     return m.weights.share, m.mse_weight, m.nginx_weight
 
@@ -69,7 +76,7 @@ def plan_line(m: Migration) -> str:
 def next_increase_line(m: Migration, *, now: float, policy: Policy) -> str:
     if m.phase not in WEIGHTS_UNLOCKED:
         return ""
-    left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=policy.dwell_seconds)
+    left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=dwell_for(m, policy))
     if left <= 0:
         return "Next weight increase: allowed now."
     return f"Next weight increase: in {format_duration(left)} (at {clock_time(now + left)})."
@@ -84,6 +91,10 @@ def status_text(m: Migration, *, now: float, policy: Policy) -> str:
     drift = drift_line(m)
     if drift:
         lines.append(drift)
+    if m.method == "dns" and len(m.observed.get("hosts", {})) > 1:
+        from commands.dns import host_lines
+
+        lines.append("Per name: " + "; ".join(host_lines(m.observed)))
     if gates_line(m):
         lines.append(f"Gates: {gates_line(m)}")
     plan = plan_line(m)

@@ -18,7 +18,8 @@ def seed_from_sim(api: KubeApiServer, cluster: dict[str, Any]) -> None:
         for rule in raw.get("rules", []):
             rules.setdefault(rule["host"], []).extend(p.get("path", "/") for p in rule.get("paths", []))
         api.add_ingress(ingress_json(raw["namespace"], raw["name"], ingress_class=raw.get("ingress_class"),
-                                     annotations=raw.get("annotations"), rules=rules, tls=raw.get("tls")))
+                                     annotations=raw.get("annotations"), rules=rules, tls=raw.get("tls"),
+                                     addresses=raw.get("addresses")))
     for key, svc in cluster["services"].items():
         namespace, name = key.split("/")
         ports = [{"name": p.get("name", ""), "port": p["port"], "protocol": p.get("protocol", "TCP"),
