@@ -142,14 +142,12 @@ def next_verb(m: Migration) -> str:
 
 
 def read_back_share(m: Migration) -> float | None:
-    """MSE's share as last read back from the providers, the lowest group's or domain's (never
+    """MSE's share as last read back from the providers, the lowest group's or name's (never
     overstated); None when nothing has been read back yet."""
     seen = m.observed
-    if m.method == "slb" and seen.get("groups") and "share" in seen:
+    read_back = seen.get("groups") if m.method == "slb" else seen.get("hosts") if m.method == "dns" else None
+    if read_back and "share" in seen:
         return float(seen["share"])
-    domains = seen.get("domains") if m.method == "dns" else None
-    if isinstance(domains, dict) and domains:
-        return min(float(v) for v in domains.values())
     return None
 
 

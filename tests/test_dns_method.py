@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from bot.blocks import status_blocks
+from bot.home import home_view
 from bot.keys import BotKeys
 from bot.timed import TimedWork
 from commands.phases import Phase
@@ -210,6 +211,8 @@ def test_the_share_is_what_dns_serves_and_the_lowest_name_counts(redis_url: str)
     assert "www.example.com: 40% (MSE 100 / others 150)" in out.text
     card = json.dumps(status_blocks(m, now=h.clock(), policy=Policy()))
     assert "40%" in card and "www.example.com: 40%" in card
+    home = json.dumps(home_view([m], [], now=h.clock()), ensure_ascii=False)  # App Home: the lowest name, read back
+    assert "40%` read back" in home and "not read back" not in home
 
 
 def test_status_reads_what_dns_serves_now(redis_url: str) -> None:
