@@ -1,0 +1,74 @@
+"""Slow clients cannot starve the edge: 50 connections trickling a byte every 2 s, and still
+`/healthz` answers and a signed rollback is carried out (bot/edge_worker.py).
+
+The attackers are real sockets against the real `serve` process tree; each one that is cut off
+(408 at the read deadline) connects again at once, so the pressure lasts the whole test.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from bot.actions import ActionId
+from tests.test_bot_http import ALICE, BOB, Bot, bot, start_switched, step  # noqa: F401 (fixture)
+
+SLOW_CLIENTS = 50
+BYTE_EVERY_S = 2.0
+SERVED_AT_ALL_S = 30
+
+
+@contextmanager
+def slow_clients(url: str, count: int) -> Iterator[list[int]]:
+    """`count` connections sending a never-ending request a byte at a time; yields the count of
+    connections made so far (a list, so the caller sees it grow)."""
+    parsed = urllib.parse.urlsplit(url)
+    stop = threading.Event()
+    made = [0]
+    request = b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nX-Pad: " + b"a" * 100_000
+
+    def one() -> None:
+        while not stop.is_set():
+            try:
+                with socket.create_connection((parsed.hostname, parsed.port), timeout=30) as sock:
+                    made[0] += 1
+                    for byte in request:
+                        sock.sendall(bytes([byte]))
+                        if stop.wait(BYTE_EVERY_S):
+                            return
+            except OSError:
+                stop.wait(0.2)  # cut off: connect again
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield made
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+def test_fifty_slow_clients_do_not_stop_healthz_or_a_signed_rollback(bot: Bot) -> None:  # noqa: F811
+    card = start_switched(bot)
+    bot.tap(ALICE, card, step(card, 5))
+    bot.card_says("MSE weight 5 ·")
+    with slow_clients(bot.url, SLOW_CLIENTS) as made:
+        bot.slack.wait_for(lambda: made[0] >= SLOW_CLIENTS, "every slow client to be connected")
+        time.sleep(3 * BYTE_EVERY_S)  # each has sent a few bytes and holds on
+        assert health(bot.url) == 200
+        bot.tap(BOB, bot.card(), ActionId.ROLLBACK)
+        bot.card_says("MSE weight 0 ·")
+        assert health(bot.url) == 200
+
+
+def health(url: str) -> int:
+    """/healthz's status, waiting as long as it takes up to a generous deadline ("served at all")."""
+    with urllib.request.urlopen(url + "/healthz", timeout=SERVED_AT_ALL_S) as resp:
+        return int(resp.status)
