@@ -118,6 +118,8 @@ class Housekeeper:
     def _loop(self) -> None:
         last_round, last_roles = 0.0, time.monotonic()
         while not self._stop.is_set():
+            if self.work.engine.unrecorded:  # our own steps, lease or not: recorded within a tick of Redis
+                self._draw(self.work.catch_up, "reconcile")
             if self.refresh_roles is not None and time.monotonic() - last_roles >= ROLES_REFRESH_S:
                 self.refresh_roles()
                 last_roles = time.monotonic()

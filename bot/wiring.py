@@ -73,8 +73,10 @@ class Runtime:
     def start_jobs(self) -> None:
         """In the job worker process: the job threads and the expiry loop."""
         assert self.worker is not None
-        self.housekeeper.start()
+        engine = self.housekeeper.work.engine  # the steps this process runs name this life of the worker
+        engine.owner, engine.owner_alive = self.worker.queue.begin_life(), self.worker.queue.owner_alive
         self.worker.start()
+        self.housekeeper.start()
 
     def stop_jobs(self) -> None:
         assert self.worker is not None
