@@ -28,6 +28,9 @@ from commands.render import clock_time, status_text
 log = logging.getLogger("migrate.engine")
 
 IDEMPOTENCY_TTL = 24 * 3600
+#: A replayed answer's text is only ever said privately when it drew no record (help, a refusal);
+#: one drawn on a record is replayed by redrawing that record, read fresh. So this is all it keeps.
+REPLAY_TEXT_CHARS = 300
 #: How long a delivery stays claimed before its answer is stored: a process that dies mid-request
 #: frees the key after this, so a redelivery is not told "already being handled" for a day.
 CLAIM_TTL = 300
@@ -73,6 +76,19 @@ Prober = Callable[..., list[Any]]  # providers.kube.probe.probe: (routes, *, mse
 
 def _tick_or_nothing(eng: Engine, m: Migration, tick: Callable[[Engine, Migration], Outcome | None]) -> Outcome:
     return tick(eng, m) or Outcome("")
+
+
+def replay_record(outcome: Outcome) -> dict[str, Any]:
+    """What a replay of `outcome` needs: ids, not copies of the record (about 100 bytes, not 2.5 KB)."""
+    kept: dict[str, Any] = {"ok": outcome.ok, "ephemeral": outcome.ephemeral, "verb": outcome.verb}
+    if outcome.migration is not None:
+        kept["m"] = outcome.migration.id
+        if outcome.approval is not None:
+            kept["a"] = outcome.approval.id
+    else:
+        text = outcome.text
+        kept["text"] = text if len(text) <= REPLAY_TEXT_CHARS else text[: REPLAY_TEXT_CHARS - 1] + "…"
+    return kept
 
 
 def new_id(prefix: str, nbytes: int = 3) -> str:
@@ -406,17 +422,26 @@ class Engine:
             if key and not self.store.claim(key, ttl_seconds=CLAIM_TTL, attempt=attempt):
                 seen = self.store.recall(key)
                 if seen:
-                    return Outcome.from_dict(seen)
+                    return self._replayed(seen)
                 return Outcome("That request is already being handled.", ephemeral=True, replayed=True)
             outcome = self._guarded(act)
             if key:
                 try:
-                    self.store.remember(key, outcome.to_dict(), ttl_seconds=IDEMPOTENCY_TTL)
+                    self.store.remember(key, replay_record(outcome), ttl_seconds=IDEMPOTENCY_TTL)
                 except StoreUnavailable:
                     pass  # the answer still tells what happened; the claim keeps a retry from acting again
             return outcome
         except MigrateError as exc:
             return Outcome(str(exc), ok=False, ephemeral=True)
+
+    def _replayed(self, seen: dict[str, Any]) -> Outcome:
+        """A stored answer again, with its record and request as they are now."""
+        mid, aid = str(seen.get("m") or ""), str(seen.get("a") or "")
+        if "migration" in seen or "approval" in seen:  # kept whole before answers were trimmed
+            return Outcome.from_dict(seen)
+        return Outcome(str(seen.get("text", "")), ok=bool(seen.get("ok", True)), ephemeral=bool(seen.get("ephemeral")),
+                       verb=str(seen.get("verb", "")), migration=self.store.load(mid) if mid else None,
+                       approval=self.store.approval(mid, aid) if mid and aid else None, replayed=True)
 
     def _guarded(self, act: Callable[[], Outcome]) -> Outcome:
         try:
