@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from bot.app import create_app, web_client
 from bot.config import ConfigError, Settings
 from bot.deps import Deps
+from bot.group_events import GroupsWatch
 from bot.handoff import Queued
 from bot.housekeeper import INTERVAL_S, Housekeeper
 from bot.instrumented import InstrumentedEngine, InstrumentedStore, InstrumentedWorld
@@ -119,7 +120,8 @@ def build(settings: Settings, *, port: int | None = None) -> Runtime:
     worker = None if settings.socket_mode else Worker(deps, client, queue, RUNNERS, heartbeat_s=beat)
     roles = refresher(settings, slack_group_lookup(client), engine, deps)
     return Runtime(settings, deps, client, app, web,
-                   Housekeeper(deps, client, work, interval_s=interval, refresh_roles=roles), worker)
+                   Housekeeper(deps, client, work, interval_s=interval, refresh_roles=roles,
+                               groups_changed=GroupsWatch(store.r, keys).changed), worker)
 
 
 def sim_on_disk(config: dict[str, Any], providers: str) -> dict[str, Any]:
