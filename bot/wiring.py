@@ -62,7 +62,11 @@ class Runtime:
     def start_background(self) -> None:
         """In a web worker: in Socket Mode the connection and the expiry loop; over HTTP nothing."""
         if self.settings.socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            # The websocket-client adapter, not Bolt's default (built-in) one: after a connection is
+            # cut without a close frame, the built-in client spins on an empty read and needs five
+            # failed pings (about a minute) to connect again; this one sees the close and reconnects
+            # at once (tests/test_socket_mode.py).
+            from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 
             self.housekeeper.start()
             handler = SocketModeHandler(self.app, self.settings.app_token, web_client=self.client)
