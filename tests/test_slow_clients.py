@@ -15,6 +15,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from bot.actions import ActionId
 from tests.test_bot_http import ALICE, BOB, Bot, bot, start_switched, step  # noqa: F401 (fixture)
 
@@ -72,3 +74,35 @@ def health(url: str) -> int:
     """/healthz's status, waiting as long as it takes up to a generous deadline ("served at all")."""
     with urllib.request.urlopen(url + "/healthz", timeout=SERVED_AT_ALL_S) as resp:
         return int(resp.status)
+
+
+def raw_exchange(url: str, data: bytes, *, timeout: float = SERVED_AT_ALL_S) -> bytes:
+    """Send `data` on a fresh connection and read whatever comes back until the server closes it."""
+    parsed = urllib.parse.urlsplit(url)
+    with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass  # closed while bytes we sent were unread: what came before still counts
+        return answer
+
+
+def test_a_request_that_never_finishes_is_cut_off_at_the_read_deadline(bot: Bot) -> None:  # noqa: F811
+    half = b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"a" * 10
+    assert raw_exchange(bot.url, half).startswith(b"HTTP/1.1 408 ")
+    assert health(bot.url) == 200
+
+
+@pytest.mark.parametrize(("head", "status"), [
+    (b"Content-Length: 5\r\nContent-Length: 6", b"400"), (b"Transfer-Encoding: chunked", b"411"),
+    (b"Content-Length: -1", b"400"), (b"Content-Length: 99999999999999999999", b"413"),
+    (b"X-Pad: " + b"a" * 20_000, b"431"),
+])
+def test_odd_request_heads_are_refused_at_the_edge_not_with_a_5xx(bot: Bot, head: bytes,  # noqa: F811
+                                                                  status: bytes) -> None:
+    answer = raw_exchange(bot.url, b"POST /slack/events HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n\r\nhello")
+    assert answer.split(b" ")[1] == status, answer[:200]
+    assert health(bot.url) == 200
