@@ -103,11 +103,23 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.keepalived_conns.remove(conn)
         self.read_request(conn)
 
-    def read_request(self, conn: TConn) -> None:
+    def enqueue_req(self, conn: TConn) -> None:
+        """gthread calls this for a request to serve; ours arrive whole (`hand_over`). It also calls it
+        for a kept-alive connection whose client sent more behind its last request (pipelined):
+        those bytes are buffered like any others, so a slow second request holds no thread either."""
+        if getattr(conn, "whole", False) or self.cfg.is_ssl:
+            conn.whole = False
+            super().enqueue_req(conn)
+            return
+        self.read_request(conn, conn.parser.unreader.take_buffered() if conn.parser is not None else b"")
+
+    def read_request(self, conn: TConn, already: bytes = b"") -> None:
         pending = Pending(conn, time.monotonic() + READ_DEADLINE_S)
         conn.sock.setblocking(False)
         self.buffering.append(pending)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_bytes, pending))
+        if already:
+            self.feed(pending, already)
 
     def on_bytes(self, pending: Pending, sock: Any) -> None:
         try:
@@ -119,6 +131,9 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]
         if not data:
             self.drop(pending)
             return
+        self.feed(pending, data)
+
+    def feed(self, pending: Pending, data: bytes) -> None:
         pending.data += data
         if pending.header_end < 0:
             end = pending.data.find(b"\r\n\r\n")
@@ -140,12 +155,12 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def hand_over(self, pending: Pending) -> None:
         """The whole request is here: a thread parses it from memory and never waits on the client."""
-        self.forget(pending)
+        self.forget(pending, release=False)  # its body stays reserved until the request is finished
         conn = pending.conn
         conn.sock.setblocking(True)
         conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
         conn.parser.unreader.unread(bytes(pending.data))
-        conn.initialized = conn.data_ready = True
+        conn.initialized = conn.data_ready = conn.whole = True
         conn.reserved = pending.length
         self.enqueue_req(conn)
 
@@ -156,13 +171,13 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     # ---- endings ---------------------------------------------------------------------------------
 
-    def forget(self, pending: Pending) -> None:
+    def forget(self, pending: Pending, *, release: bool = True) -> None:
         self.buffering.remove(pending)
         try:
             self.poller.unregister(pending.conn.sock)
         except (KeyError, ValueError, OSError):
             pass
-        if pending.header_end >= 0:
+        if release and pending.header_end >= 0:
             self.reserved -= pending.length
 
     def drop(self, pending: Pending) -> None:
