@@ -71,6 +71,9 @@ def busy(intent: StepIntent) -> str:
 MADE_NOT_RECORDED = ("The change was made ({summary}), but the state store (Redis) is unavailable, so the record "
                      "still shows the step as running; the record will catch up within seconds of Redis answering "
                      "again. `/migrate status` then shows it.")
+INTERRUPTED = ("The state store (Redis) became unavailable in the middle of `{verb}`, so part of the change may "
+               "be made already; the step will be finished and recorded within seconds of Redis answering again. "
+               "`/migrate status` then shows it.")
 Prober = Callable[..., list[Any]]  # providers.kube.probe.probe: (routes, *, mse_ip, nginx_ip) -> differences
 
 
@@ -303,6 +306,9 @@ class Engine:
                 break
             except Overtaken:
                 return self._superseded(self._require(m1.id), intent, "stopped before its last write")
+            except StoreUnavailable:  # asked between two writes: some may have landed
+                self.unrecorded[m1.id] = intent.id
+                raise StoreUnavailable(INTERRUPTED.format(verb=intent.verb)) from None
             except ProviderError as exc:
                 if exc.temporary and attempt < attempts:
                     self.sleep(min(2.0, 0.05 * 2 ** attempt))

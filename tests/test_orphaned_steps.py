@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,39 @@ def test_redis_lost_after_the_cloud_call_says_the_change_was_made_and_the_record
         bot.card_says("MSE weight 25 ·")
     m = RedisStore.from_url(aof_redis.url).active_in_channel(CHANNEL)
     assert m is not None and m.intent is None and m.mse_weight == 25
+
+
+def test_redis_lost_between_two_writes_of_a_step_says_so_and_the_step_is_finished_when_it_returns(
+        aof_redis: AofRedis, tmp_path: Path) -> None:
+    """Cutover's guard reads the record between its writes; Redis gone there leaves the step half made."""
+    import threading
+
+    from providers.sim.world import SimWorld
+    from tests.engine_helpers import make_harness
+
+    state = tmp_path / "world.json"
+    h = make_harness(aof_redis.url, world=SimWorld.from_seed(path=state), dwell_seconds=0)
+    h.to_shifting()
+    h.ok("alice", "/migrate verify")
+    h.ok("bob", "/migrate approve")
+    h.ok("alice", "/migrate cutover")
+    world = SimState.from_seed(path=state)
+    world.add_latency("k8s.patch_service_annotations", 2)  # NGINX's weight 0: the write between two guards
+
+    def lose_redis_once_held() -> None:
+        while world.arrived("k8s.patch_service_annotations") == 0:
+            time.sleep(0.02)
+        aof_redis.kill()
+
+    killer = threading.Thread(target=lose_redis_once_held)
+    killer.start()
+    out = h.say("bob", "/migrate approve")
+    killer.join()
+    assert not out.ok and "became unavailable in the middle of `cutover`" in out.text, out.text
+    assert "nothing was changed" not in out.text
+    world.clear_faults()
+    aof_redis.start()
+    [caught] = h.engine.catch_up()
+    assert caught.ok, caught.text
+    m = h.migration()
+    assert m.intent is None and m.phase.value == "cut over" and m.nginx_weight == 0
