@@ -8,8 +8,8 @@ and a body of the announced Content-Length, within READ_DEADLINE_S, and only a c
 goes to a thread. A slow client costs a socket and a small buffer, never a thread.
 
 Refused before any of it reaches the app: headers over MAX_HEADER (431), a body announced over
-bot.web.MAX_BODY (413) or not announced by length (411, Slack always sends one), more than
-BUFFER_BUDGET bytes of bodies held at once (503), a request not complete in time (408).
+bot.web.MAX_BODY (413) or chunked (411, Slack always announces a length), a body over SMALL_BODY
+while BUFFER_BUDGET bytes of bodies are held (503), a request not complete in time (408).
 Written against gunicorn 27's gthread worker (pinned in pyproject.toml).
 """
 
@@ -32,8 +32,11 @@ log = logging.getLogger("migrate.bot.edge")
 #: Seconds a client has to send one whole request (Slack sends it in one go, well under a second).
 READ_DEADLINE_S = 10.0
 MAX_HEADER = 16 * 1024
-#: Bytes of request bodies one worker process holds at once, complete or still arriving.
+#: Bytes of large request bodies one worker process takes on at once, complete or still arriving.
 BUFFER_BUDGET = 8 * MAX_BODY
+#: A body this small is never refused for the budget: Slack's own payloads are tens of kilobytes,
+#: so clients announcing big bodies they never send cannot crowd out a signed rollback.
+SMALL_BODY = 64 * 1024
 RECV_BYTES = 64 * 1024
 
 
@@ -145,7 +148,7 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]
             if refusal:
                 self.refuse(pending, refusal)
                 return
-            if self.reserved + length > BUFFER_BUDGET:
+            if length > SMALL_BODY and self.reserved + length > BUFFER_BUDGET:
                 self.refuse(pending, "503 Service Unavailable")
                 return
             pending.header_end, pending.length = end + 4, length
