@@ -117,6 +117,8 @@ def switch(world: World, m: Migration) -> tuple[dict[str, str], int]:
             want = max(r.ttl for r in theirs)
             rec = world.dns.add_record(domain=host, type=MSE_TYPE, value=address, enabled=False, ttl=want, line=c.line)
             ttl = max(ttl, rec.ttl)
+        if rec.enabled and not m.saved.get("dns_found", {}).get(host, {}).get("mse_existed"):
+            world.dns.set_enabled(record_id=rec.id, enabled=False)  # ours, left enabled by a switch that failed
         added[host] = rec.id
         if not world.dns.weighted(domain=host, type=MSE_TYPE, line=c.line):
             world.dns.set_weighted(domain=host, on=True, type=MSE_TYPE, line=c.line)
@@ -140,12 +142,14 @@ def shift(world: World, m: Migration, *, mse: int, nginx: int, nginx_first: bool
         disable_known(world, m)  # before any read: a failing read cannot keep MSE answering
     c = choice(m)
     address = mse_address(world, m)
-    ttl = 0
+    ttl = cached = 0
     for host in c.hosted():
         ours, theirs = split(world, m, host, address)
         if mse and not ours:
             raise ProviderError(f"MSE's record under {host} is gone", code="MseRecordMissing",
                                 next_step="`/migrate abort` and switch again, or add it back by hand")
+        if mse == 0 and ours:  # MSE leaves: resolvers may hold its address for its records' TTL
+            cached = max(cached, *(r.ttl for r in ours))
         targets = dict(zip((r.id for r in theirs), [max(1, w) for w in spread(nginx, len(theirs))], strict=True))
         arriving = nginx_first or mse == 0
         first, last = (theirs, ours) if arriving else (ours, theirs)
@@ -153,7 +157,7 @@ def shift(world: World, m: Migration, *, mse: int, nginx: int, nginx_first: bool
             want = (targets[rec.id] if nginx else 0) if rec in theirs else mse
             if _reach(world, rec, want):
                 ttl = max(ttl, rec.ttl)
-    return observe(world, m, ttl=ttl)
+    return {**observe(world, m, ttl=ttl), **({"mse_cached_ttl": cached} if cached else {})}
 
 
 def _reach(world: World, rec: DnsRecord, weight: int) -> bool:
@@ -273,6 +277,9 @@ def restore(world: World, m: Migration) -> list[str]:
                     f"{', '.join(found)}")
     if restore_ttls(world, m):
         done.append("TTLs restored")
+    by_hand = [f"`{h} A {address}`" for h in c.elsewhere()] if address else []
+    if by_hand and found:  # the switch told the team to make these; the gateway stops serving them now
+        done.append(f"at your DNS provider, delete by hand: {', '.join(by_hand)}")
     return done
 
 

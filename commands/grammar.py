@@ -306,6 +306,8 @@ def verbs_now(phase: Phase | None, *, pending: bool = False, plan: str = "") -> 
     now = set(allowed_verbs(phase)) - INTERNAL_VERBS
     if phase in WEIGHTS_UNLOCKED:
         now.add({"running": "pause", "paused": "resume"}.get(plan, "auto"))
+    if plan == "running":  # refused while a plan moves the weights (verbs/shifting.py, verbs/gated.py)
+        now -= {"weight", "verify", "abort"}
     if pending:
         now |= {"approve", "deny"}
     return [v for v in VERBS if v in now and v not in ALWAYS]

@@ -831,8 +831,11 @@ def describe_domain_info(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
 def describe_sub_domain_records(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     _need(q, "SubDomain")
     name = _sub_name(q["SubDomain"])
+    # Without DomainName, Alidns takes the last two labels as the zone (DescribeSubDomainRecords API
+    # reference: "a.www.example.com" with no DomainName is RR "a.www" in example.com).
+    zone = q.get("DomainName") or ".".join(name.split(".")[-2:])
     rows = [_record_view(s, r) for r in s.records.values()
-            if r["domain"] == name and q.get("Type", r["type"]) == r["type"]
+            if r["domain"] == name and s.zone(r["domain"]) == zone and q.get("Type", r["type"]) == r["type"]
             and q.get("Line", r.get("line", "default")) == r.get("line", "default")]
     page, size = int(q.get("PageNumber", 1)), int(q.get("PageSize", 20))
     return {"DomainRecords": {"Record": rows[(page - 1) * size: page * size]}, "TotalCount": len(rows),

@@ -54,3 +54,14 @@ def test_help_through_the_engine_follows_the_channels_migration(redis_url: str) 
     assert len(shown.splitlines()) <= 12
     everything = h.ok("mallory", "/migrate help all").text
     assert verbs_in(everything) == set(VERBS) and len(everything.splitlines()) > 12
+
+
+def test_help_during_a_running_plan_offers_no_verb_the_plan_refuses(redis_url: str) -> None:
+    h = make_harness(redis_url, dwell_seconds=0)
+    h.to_shifting()
+    h.ok("alice", "/migrate auto 25,50% every 5m")
+    assert h.migration().plan.get("state") == "running"
+    for verb in ("weight 5", "verify", "abort"):
+        refused = h.say("alice", f"/migrate {verb}")
+        assert not refused.ok, refused.text
+        assert f"`/migrate {verb.split()[0]}" not in help_now(Phase.SHIFTING, plan="running")

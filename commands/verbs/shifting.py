@@ -116,6 +116,10 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
             "verify again before cutover." if undone else "")
     share = held(m2)[0]
     where = "all traffic on NGINX" if share <= 0 else f"MSE still holds {format_share(share)} (see the drift line)"
+    ttl = int(m2.observed.get("mse_cached_ttl", 0)) if m2.method == "dns" else 0
+    if share <= 0 and ttl and before > 0:  # a resolver keeps an answer for its TTL
+        where = (f"DNS answers with NGINX only; resolvers that cached MSE's address may still send clients there "
+                 f"until {clock_time(eng.now() + ttl)} (TTL {ttl}s): keep the gateway serving until then")
     out = eng.reply(m2, f"Rolled back by {request.user} at {clock_time(eng.now())} (MSE {format_share(before)} → "
                         f"{format_share(share)}): {where}. {summary}.{lock} "
                         f"Shifting may resume with `/migrate weight N`.{_note(cancelled)}", verb="rollback",

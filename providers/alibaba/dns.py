@@ -53,8 +53,10 @@ class AliDns:
     def _raw(self, domain: str) -> list[Any]:
         out: list[Any] = []
         page = 1
+        zone = self.zone_for(domain=domain)  # without it Alidns takes the last two labels as the zone
         while True:
-            req = m.DescribeSubDomainRecordsRequest(sub_domain=domain, page_number=page, page_size=PAGE)
+            req = m.DescribeSubDomainRecordsRequest(sub_domain=domain, domain_name=zone, page_number=page,
+                                                    page_size=PAGE)
             body = call("dns.DescribeSubDomainRecords",
                         partial(self.client.describe_sub_domain_records, req)).body
             rows = (body.domain_records.record if body.domain_records else None) or []
