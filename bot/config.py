@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from commands.controllerconf import parse_ref
 from commands.errors import UserError
 from commands.gates import GateConfig
 from commands.gates import parse as parse_gates
@@ -22,7 +23,7 @@ from commands.gates import parse as parse_gates
 PEOPLE_KEYS = ("operators", "approvers", "rollback")
 PASS_THROUGH = ("providers", "sim", "alibaba", "clusters", "prometheus")
 KNOWN_KEYS = {*PEOPLE_KEYS, "channels", "required_approvals", "dwell_seconds", "approval_ttl_minutes", "gates",
-              "analysis", *PASS_THROUGH}
+              "analysis", "controller_configmap", *PASS_THROUGH}
 PROVIDERS = ("sim", "alibaba")
 _PERSON = re.compile(r"^(\*|[UW][A-Z0-9]+|S[A-Z0-9]+)$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]+$")
@@ -134,6 +135,12 @@ def parse_config(raw: Any) -> dict[str, Any]:
             sections[key] = raw[key]
     if "prometheus" in sections:
         _prometheus(sections["prometheus"])
+    if raw.get("controller_configmap"):  # the route check reads the NGINX controller's ConfigMap by this name
+        try:
+            parse_ref(str(raw["controller_configmap"]))
+        except UserError as err:
+            raise ConfigError("controller_configmap", str(err)) from None
+        sections["controller_configmap"] = {"name": str(raw["controller_configmap"]).strip()}
     out["sections"] = sections
     # Required, not defaulted: a config that forgot them must not let the whole workspace in.
     if not out.get("operators"):

@@ -16,7 +16,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from commands.errors import ProviderError
-from commands.ports import ClusterInfo, Ingress, Service
+from commands.ports import ClusterInfo, ConfigMap, Deployment, Ingress, Service
 from providers.kube import convert
 from providers.kube.errors import Op, call, load
 
@@ -24,6 +24,8 @@ T = TypeVar("T")
 INGRESSES = "ingresses.networking.k8s.io"
 CLASSES = "ingressclasses.networking.k8s.io"
 SERVICES = "services"
+CONFIGMAPS = "configmaps"
+DEPLOYMENTS = "deployments.apps"
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -55,6 +57,7 @@ class KubeCluster:
         self.api = client.ApiClient(cfg)
         self.core = client.CoreV1Api(self.api)
         self.net = client.NetworkingV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
 
     def close(self) -> None:
         self.api.close()  # type: ignore[no-untyped-call]
@@ -105,6 +108,22 @@ class KubeCluster:
             if err.code == "NotFound":
                 return None
             raise
+
+    def get_config_map(self, *, namespace: str, name: str) -> ConfigMap | None:
+        """One ConfigMap by name: the bot's RBAC may allow `get` on that one object only."""
+        try:
+            raw = self._call(Op("get", CONFIGMAPS, namespace, name), self.core.read_namespaced_config_map, name,
+                             namespace)
+        except ProviderError as err:
+            if err.code == "NotFound":
+                return None
+            raise
+        return convert.config_map(raw)
+
+    def list_deployments(self, *, label_selector: str) -> list[Deployment]:
+        page = self._call(Op("list", DEPLOYMENTS), self.apps.list_deployment_for_all_namespaces,
+                          label_selector=label_selector)
+        return [convert.deployment(raw) for raw in page.get("items") or []]
 
     # ---- writes -----------------------------------------------------------------------------
 
