@@ -161,7 +161,8 @@ def _finding_md(f: Finding) -> list[str]:
 
 def _controller(controller: Mapping[str, Any], findings: Iterable[Finding]) -> list[str]:
     ref = controller.get("configmap") or "(none)"
-    out = [f"## Controller ConfigMap {md_code(ref, 120)}", "", f"How it was found: {flat(str(controller.get('note', '')), 300)}."]
+    found = flat(str(controller.get("note", "")), 300)
+    out = [f"## Controller ConfigMap {md_code(ref, 120)}", "", f"How it was found: {found}."]
     if not controller.get("read"):
         out.append("Its global settings were not compared: name it with `controller_configmap: NS/NAME` in the "
                    "bot's config, or `--controller-configmap NS/NAME` on `migrate-bot check-routes`.")

@@ -142,19 +142,19 @@ def test_unknown_nginx_key_warns_and_foreign_keys_are_left_alone() -> None:
 
 
 def test_report_json_shape_and_text_summary() -> None:
-    report = check_routes([ing("a", proxy_body_size="1m", service_weight=""), ing("b", load_balance="ewma"),
-                           ing("c", proxy_body_size="8m")])
+    report = check_routes([ing("a", proxy_read_timeout="1", service_weight=""), ing("b", load_balance="ewma"),
+                           ing("c", proxy_read_timeout="8")])
     data = json.loads(json.dumps(report.to_json_dict()))
     assert set(data) == {"ingresses", "summary", "findings"}
     assert data["ingresses"] == 3 and data["summary"] == {"blocking": 2, "warning": 1, "info": 1}
     assert set(data["findings"][0]) == {"namespace", "name", "annotation", "value", "status", "severity",
-                                        "mse_alternative", "note"}
+                                        "mse_alternative", "note", "id", "rule", "kind"}
     assert report.summary_line() == "3 Ingresses: 2 blocking, 1 warning, 1 info"
     text = report.to_text()
     assert text.splitlines()[0] == "Route check: 3 Ingresses: 2 blocking, 1 warning, 1 info"
-    assert "Top annotations: proxy-body-size (2)" in text
-    assert text.splitlines()[2].startswith("BLOCKING shop/a nginx.ingress.kubernetes.io/proxy-body-size=\"1m\"")
-    assert len(text.splitlines()) == 2 + 4
+    assert "Top annotations: proxy-read-timeout (2)" in text
+    assert text.splitlines()[2].startswith("BLOCKING F1 shop/a nginx.ingress.kubernetes.io/proxy-read-timeout=\"1\"")
+    assert len(text.splitlines()) == 2 + 4 * 2, "each finding, then its source on the next line"
 
 
 def test_check_streams_its_input() -> None:

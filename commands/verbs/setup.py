@@ -79,8 +79,9 @@ def _probe(eng: Engine, m: Migration, ingresses: list[Ingress], mse_ip: str, cmd
     diffs = eng.prober(routes, mse_ip=mse_ip, nginx_ip=nginx_ip)
     if not diffs:
         return [f"Probe: all {len(routes)} paths answered the same through MSE and NGINX."]
-    return [f"Probe: {len(diffs)} of {len(routes)} paths answer differently through MSE and NGINX (listed in the "
-            "report file):", *(d.line() for d in diffs)]
+    first = "; ".join(d.line() for d in diffs[:2]) + ("; … (all in the report file)" if len(diffs) > 2 else "")
+    return [f"Probe: {len(diffs)} of {len(routes)} paths answer differently through MSE and NGINX: {first}",
+            *(d.line() for d in diffs)]
 
 
 def method(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
