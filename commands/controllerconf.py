@@ -69,6 +69,8 @@ def parse_ref(text: str) -> tuple[str, str]:
 def locate(cluster: ClusterPort, *, named: str = "", ingress_class: str = "nginx") -> Controller:
     """The controller's ConfigMap: the one named, else the one the controller Deployment's
     `--configmap` names. Never raises for what it cannot read: the reason goes in `how`."""
+    if named:
+        parse_ref(named)  # a typo is the user's to fix, said at once
     try:
         if named:
             ns, name = parse_ref(named)
