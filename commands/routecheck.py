@@ -197,8 +197,9 @@ def _one_line(text: str, limit: int) -> str:
 def _finding_line(f: Finding) -> str:
     alt = f" Use {f.mse_alternative}." if f.mse_alternative else ""
     ident = f"{f.id} " if f.id else ""
-    return (f"{f.severity.upper():8} {ident}{f.resource} {f.annotation}={json.dumps(_one_line(f.value, 60), ensure_ascii=False)} "
-            f"[{f.status}] {_one_line(f.caveat, 400)}{alt}")
+    value = json.dumps(_one_line(f.value, 60), ensure_ascii=False)
+    caveat = _one_line(f.caveat, 400)
+    return f"{f.severity.upper():8} {ident}{f.resource} {f.annotation}={value} [{f.status}] {caveat}{alt}"
 
 
 def assign_ids(findings: Iterable[Finding], known: Mapping[str, str] | None = None

@@ -138,7 +138,7 @@ def accept_summary(args: dict[str, Any]) -> str:
         return (f"accept ALL {len(ids)} open blocking route-check finding{'s' if len(ids) != 1 else ''}{routes}, "
                 f"and move on to step 3: {shown or 'none'}")
     left = int(args.get("open", len(ids))) - len(ids)
-    rest = f"; {left} other blocking finding{'s' if left != 1 else ''} stay open" if left > 0 else ""
+    rest = f"; {left} other blocking finding{'s stay' if left != 1 else ' stays'} open" if left > 0 else ""
     return f"accept {len(ids)} blocking route-check finding{'s' if len(ids) != 1 else ''}: {shown}{rest}"
 
 
