@@ -26,9 +26,13 @@ NOISY = 30
 UNSUPPORTED = "nginx.ingress.kubernetes.io/auth-tls-verify-client"
 
 
-def noisy_seed(path: Path, noisy: int = NOISY) -> Path:
-    """The shipped demo world plus `noisy` Ingresses whose annotation MSE does not read."""
+def noisy_seed(path: Path, noisy: int = NOISY, *, snippet: str = "") -> Path:
+    """The shipped demo world plus `noisy` Ingresses whose annotation MSE does not read (and, with
+    `snippet`, a global server snippet in the controller's ConfigMap)."""
     seed = yaml.safe_load(resources.files("providers.sim").joinpath("seed.yaml").read_text())
+    if snippet:
+        seed["clusters"]["demo-cluster"]["config_maps"]["ingress-nginx/ingress-nginx-controller"]["server-snippet"] = \
+            snippet
     seed["clusters"]["demo-cluster"]["ingresses"] += [
         {"namespace": "legacy", "name": f"app-{n:02d}", "ingress_class": "nginx", "annotations": {UNSUPPORTED: "on"},
          "rules": [{"host": f"app-{n:02d}.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}]}
@@ -41,7 +45,8 @@ def noisy_seed(path: Path, noisy: int = NOISY) -> Path:
 @pytest.fixture
 def bot(slack: SlackStandIn, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         request: pytest.FixtureRequest) -> Iterator[Bot]:
-    seed = noisy_seed(tmp_path / "seed.yaml", getattr(request, "param", NOISY))
+    param = getattr(request, "param", {})
+    seed = noisy_seed(tmp_path / "seed.yaml", param.get("noisy", NOISY), snippet=param.get("snippet", ""))
     monkeypatch.setattr(bot_server, "CONFIG", bot_server.CONFIG + f"sim:\n  seed: '{seed}'\n")
     with running_bot(slack, redis_url, tmp_path) as url:
         yield Bot(url, slack, SlackSender(url, slack))
@@ -78,7 +83,7 @@ def test_check_uploads_the_full_report_into_the_thread(bot: Bot) -> None:
     assert "*Phase:* listening" in shown(bot.card()), "blocking findings keep the migration where it is"
 
 
-@pytest.mark.parametrize("bot", [10], indirect=True)
+@pytest.mark.parametrize("bot", [{"noisy": 10}], indirect=True)
 def test_ten_blocking_findings_post_ten_lines_at_most_and_a_file(bot: Bot) -> None:
     card = run_check(bot, 10)
     bot.slack.wait_for(lambda: bot.slack.uploaded_files(card["ts"]), "the report file")
@@ -87,17 +92,21 @@ def test_ten_blocking_findings_post_ten_lines_at_most_and_a_file(bot: Bot) -> No
     summary = next(t for t in said if t.startswith("Route check:"))
     assert len(summary.splitlines()) <= 10, summary
     assert summary.splitlines()[0].startswith("Route check: 12 Ingresses: 10 blocking")
+    assert summary.splitlines()[0] == "Route check: 12 Ingresses: 10 blocking, 4 warnings, 3 info."
     assert sum(line.startswith("• ") for line in summary.splitlines()) == 3
     assert "accept=F" in summary and "`accept=all`" in summary
     assert said == [summary, "Full report attached: route-check.md"], "the reply and the file, nothing more"
 
 
+@pytest.mark.parametrize("bot", [{"snippet": "set $x \"<!channel> & <@U0BOSS>\";\n# ```done```"}], indirect=True)
 def test_a_refused_upload_falls_back_to_a_truncated_block(bot: Bot, tmp_path: Path) -> None:
     bot.slack.refuse("files.getUploadURLExternal", "missing_scope", needed="files:write",
                      provided="commands,chat:write,usergroups:read")
-    run_check(bot)
+    run_check(bot, NOISY + 1)
     block = bot.thread_says("*route-check.md*")
     assert "```# Route check" in block["text"] and "more characters)" in block["text"]
+    assert "&lt;!channel&gt; &amp; &lt;@U0BOSS&gt;" in block["text"] and "<!channel>" not in block["text"]
+    assert block["text"].count("```") == 2, "the snippet's own fences cannot end the code block"
     assert "legacy/app-01" in block["text"] and f"## Ingress `legacy/app-{NOISY:02d}`" not in block["text"]
     assert bot.slack.uploaded_files() == []
     log = (tmp_path / "serve.log").read_text()
