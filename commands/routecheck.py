@@ -497,7 +497,7 @@ def _regex(ing: Ingress) -> list[Finding]:
     use_regex = ann.get(NGINX + "use-regex", "").strip().lower() == "true"
     target = ann.get(NGINX + "rewrite-target")
     captures = target is not None and ("$" in target or "\\" in target)
-    regex_paths = [p for _, p, _ in ing.paths if REGEX_CHARS.search(p)]
+    regex_paths = [p for _, p, _ in ing.paths if HIGRESS_REGEX_CHARS.search(p)]
     if not (use_regex or captures or (target is not None and regex_paths)):
         return []
     key = NGINX + ("use-regex" if use_regex else "rewrite-target")

@@ -307,3 +307,9 @@ def test_findings_get_short_ids_that_survive_a_new_finding() -> None:
     second = check_routes([ing("a", limit_rps="5"), ing("b", proxy_read_timeout="5")], known_ids=known)
     ids = {f.name: f.id for f in second.findings}
     assert ids == {"b": "F1", "a": "F2"}
+
+
+def test_a_dot_in_a_path_with_rewrite_target_is_regex_on_higress() -> None:
+    """NeedRegexMatch counts `.` as a regex character: `/file.txt` then matches `/fileXtxt` too."""
+    f = only(check_routes([ing(paths=("/file.txt",), rewrite_target="/static/file.txt")]), N + "rewrite-target")
+    assert f.severity == "warning" and "RE2" in f.note
