@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from commands import controllerconf, routecheck, routereport
-from commands.errors import NotAllowed, UserError
+from commands.errors import UserError
 from commands.grammar import Command
 from commands.model import Approval, Migration
 from commands.outcome import Outcome, Request
@@ -49,6 +49,7 @@ def check(eng: Engine, m: Migration, request: Request, cmd: Command,
     missing_left = [r for r in missing if _route(r) not in accepted_missing]
     blocked = bool(fresh) or bool(missing_left)
     ids = {**(m.check.get("ids") or {}), **{f.fingerprint: f.id for f in report.blocking}}
+    now_blocking = {f.fingerprint for f in report.blocking}
     summary: dict[str, Any] = {
         "blocking": len(report.blocking), **report.summary, "missing_routes": len(missing),
         "ingresses": report.ingresses, "at": eng.now(),
@@ -56,7 +57,7 @@ def check(eng: Engine, m: Migration, request: Request, cmd: Command,
         "open": [{"id": f.id, "fp": f.fingerprint, "what": f"{f.resource} {routereport.short_key(f.annotation)}"}
                  for f in report.blocking][:MAX_KEPT],
         "missing": [_route(r) for r in missing][:MAX_KEPT],
-        "accepted": {fp: i for fp, i in accepted.items() if fp in {f.fingerprint for f in report.blocking}},
+        "accepted": {fp: i for fp, i in accepted.items() if fp in now_blocking},
         "accepted_missing": sorted(accepted_missing & {_route(r) for r in missing}),
         "accepted_by": list(m.check.get("accepted_by") or []),
         "controller_configmap": controller.ref, "controller_read": controller.data is not None,
@@ -153,12 +154,10 @@ def accept_execute(eng: Engine, m: Migration, args: dict[str, Any], *, user: str
     approvers = list(approval.approvals) if approval else [user]
     by = list(dict.fromkeys([*(m.check.get("accepted_by") or []), *approvers]))
     done = not open_left and not missing_left
-    if m.phase is not Phase.LISTENING:
-        raise NotAllowed("The route check moved on since this acceptance was asked for; run `/migrate check`.")
     check = {**m.check, "accepted": accepted, "accepted_missing": accepted_missing, "accepted_by": by}
     ids = ", ".join(args.get("findings") or []) or "none"
     new = eng.touched(m, who, f"accepted route-check findings {ids}"[:200], check=check, pending_approval="",
-                      phase=Phase.CHECKED if done else m.phase)
+                      phase=Phase.CHECKED if done and m.phase is Phase.LISTENING else m.phase)
     m2 = eng.commit(m, new, user=user, verb="accept", args=args, result=f"accepted {ids}"[:200], approval=approval)
     if done:
         text = f"Blocking findings accepted ({who}): {ids}. Next: `/migrate method ...`."
