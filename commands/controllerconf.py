@@ -21,7 +21,7 @@ from typing import Any
 
 from commands.errors import MigrateError, UserError
 from commands.ports import ClusterPort
-from commands.routecheck import Finding
+from commands.routefindings import Finding
 
 #: The labels the ingress-nginx Helm chart and static manifests put on the controller Deployment.
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=ingress-nginx,app.kubernetes.io/component=controller"

@@ -19,25 +19,24 @@ Annotations MSE supports as NGINX does give no finding; they still count in the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
 
+from commands import controllerconf, routepairs
+from commands.controllerconf import Controller
 from commands.errors import UserError
 from commands.ports import Ingress, Route
+from commands.routefindings import MSE, NGINX, SEVERITIES, Finding, Report, assign_ids, by_severity
+from commands.routeregex import REGEX_CHARS, path_is_regex, re2_problem, regex_findings, regex_on
 
-if TYPE_CHECKING:
-    from commands.controllerconf import Controller
+__all__ = ["MSE", "NGINX", "SEVERITIES", "Finding", "Report", "assign_ids", "by_severity", "check_routes",
+           "curl_lines", "load_table", "missing_routes", "parse_version", "path_is_regex", "re2_problem", "regex_on"]
 
-NGINX = "nginx.ingress.kubernetes.io/"
-MSE = "mse.ingress.kubernetes.io/"
-SEVERITIES = ("blocking", "warning", "info")
 
 #: Unsupported keys that tune buffering, logging or tracing: requests are still routed alike.
 NO_TRAFFIC_EFFECT = frozenset({
@@ -53,32 +52,6 @@ RATE_LIMITS = frozenset({"limit-rps", "limit-rpm", "limit-connections"})
 OFF_VALUES = frozenset({"false", "off", "0", ""})
 BACKEND_PROTOCOLS = frozenset({"HTTP", "HTTP2", "HTTPS", "GRPC", "GRPCS"})
 HASH_BY = re.compile(r"^\$(request_uri|host|remote_addr|http_\w+|arg_\w+)$")
-#: What PCRE (NGINX) compiles and RE2 (MSE's Envoy) refuses, each with the name the finding shows.
-#: RE2 syntax: github.com/google/re2/wiki/Syntax ("NOT SUPPORTED" rows).
-PCRE_ONLY = (
-    (re.compile(r"\(\?<?[=!]"), "lookaround"),
-    (re.compile(r"\\[1-9]|\\[gk][{<'\d]|\(\?P=\w"), "backreference"),
-    (re.compile(r"[*+?}]\+"), "possessive quantifier"),
-    (re.compile(r"\(\?>"), "atomic group"),
-    (re.compile(r"\(\?\("), "conditional"),
-    (re.compile(r"\(\?(?:R|[+-]?\d)\)|\(\?&\w"), "recursion"),
-    (re.compile(r"\(\?\|"), "branch reset"),
-    (re.compile(r"\(\?#"), "comment group"),
-    (re.compile(r"\\[GZK]"), "\\G, \\Z or \\K"),
-)
-REGEX_CHARS = re.compile(r"[\^$*+?()\[\]{}|\\]")
-#: The characters that make Higress treat a path as a regex when rewrite-target is set
-#: (higress @4e0d691 pkg/ingress/kube/annotations/annotations.go NeedRegexMatch).
-HIGRESS_REGEX_CHARS = re.compile(r"[\\.+*?()|\[\]{}^$]")
-#: Higress turns `$1` into `\1` only when the target has a `$digit`, and then turns every `$` into `\`
-#: (higress @4e0d691 pkg/ingress/kube/annotations/rewrite.go): `$host` or `${name}` never expand.
-TARGET_VARIABLE = re.compile(r"\$(?![0-9])")
-
-
-def re2_problem(pattern: str) -> str:
-    """The PCRE-only constructs in `pattern` that RE2 cannot compile, named; "" when there are none."""
-    found = [name for rx, name in PCRE_ONLY if rx.search(pattern)]
-    return ", ".join(found)
 VERSION_IN_NOTE = re.compile(r"gateway\s*>=\s*[vV]?(\d+(?:\.\d+)+)")
 
 
@@ -97,133 +70,6 @@ class Table:
     read_on: str
     entries: Mapping[str, Entry]  # by suffix, e.g. "ssl-redirect"
     mse_min_versions: Mapping[str, tuple[int, ...]]  # MSE-only keys (suffix) -> gateway version
-
-
-@dataclass(frozen=True)
-class Finding:
-    namespace: str
-    name: str
-    annotation: str  # the annotation, or the ConfigMap key for a controller setting
-    value: str
-    status: str  # supported | partial | unsupported | ignored | unknown
-    severity: str  # blocking | warning | info
-    mse_alternative: str | None
-    note: str  # what changes on MSE, then " Source: " and where that fact comes from
-    id: str = ""  # short and stable within a migration (F3); `check accept=F3` names it
-    rule: str = "annotation"  # annotation | tls-redirect | regex | canary | service | controller
-    kind: str = "Ingress"  # Ingress | ConfigMap
-
-    @property
-    def resource(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def caveat(self) -> str:
-        return self.note.split(" Source: ", 1)[0]
-
-    @property
-    def source(self) -> str:
-        return self.note.split(" Source: ", 1)[1] if " Source: " in self.note else ""
-
-    @property
-    def fingerprint(self) -> str:
-        """Names the finding across checks: the same resource, key, value and rule give the same print."""
-        text = "\0".join((self.kind, self.namespace, self.name, self.annotation, self.value, self.rule))
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class Report:
-    ingresses: int
-    findings: tuple[Finding, ...]
-    annotation_counts: tuple[tuple[str, int], ...] = ()  # every NGINX/MSE key seen, most used first
-    controller: Mapping[str, Any] | None = None  # the controller's ConfigMap as read, and each setting's MSE side
-
-    @property
-    def blocking(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity == "blocking")
-
-    @property
-    def summary(self) -> dict[str, int]:
-        counts = Counter(f.severity for f in self.findings)
-        return {s: counts.get(s, 0) for s in SEVERITIES}
-
-    def to_json_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ingresses": self.ingresses, "summary": self.summary,
-                               "findings": [asdict(f) for f in self.findings]}
-        if self.controller is not None:
-            out["controller"] = dict(self.controller)
-        return out
-
-    def summary_line(self) -> str:
-        s = self.summary
-        noun = "Ingress" if self.ingresses == 1 else "Ingresses"
-        warnings = "warning" if s["warning"] == 1 else "warnings"
-        return f"{self.ingresses} {noun}: {s['blocking']} blocking, {s['warning']} {warnings}, {s['info']} info"
-
-    def to_text(self, *, top: int = 10) -> str:
-        """Plain text for a terminal: one line per finding, then its caveat's source indented under it."""
-        lines = [f"Route check: {self.summary_line()}"]
-        if self.annotation_counts:
-            used = ", ".join(f"{_short(k)} ({n})" for k, n in self.annotation_counts[:top])
-            lines.append(f"Top annotations: {used}")
-        if self.controller is not None:
-            lines.append(f"Controller ConfigMap: {self.controller.get('configmap') or 'not read'}"
-                         + (f" ({self.controller['note']})" if self.controller.get("note") else ""))
-        if not self.findings:
-            lines.append("No findings: every annotation behaves the same on MSE.")
-        for f in by_severity(self.findings):
-            lines.append(_finding_line(f))
-            if f.source:
-                lines.append(f"         source: {_one_line(f.source, 400)}")
-        return "\n".join(lines)
-
-
-def by_severity(findings: Iterable[Finding]) -> list[Finding]:
-    order = {s: i for i, s in enumerate(SEVERITIES)}
-    return sorted(findings, key=lambda f: order[f.severity])
-
-
-def _short(key: str) -> str:
-    return key[len(NGINX):] if key.startswith(NGINX) else key
-
-
-def _one_line(text: str, limit: int) -> str:
-    """Newlines and tabs shown as ⏎ and spaces, then cut with an ellipsis."""
-    flat = text.replace("\r\n", "\n").replace("\n", " ⏎ ").replace("\t", " ")
-    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
-
-
-def _finding_line(f: Finding) -> str:
-    alt = f" Use {f.mse_alternative}." if f.mse_alternative else ""
-    ident = f"{f.id} " if f.id else ""
-    value = json.dumps(_one_line(f.value, 60), ensure_ascii=False)
-    caveat = _one_line(f.caveat, 400)
-    return f"{f.severity.upper():8} {ident}{f.resource} {f.annotation}={value} [{f.status}] {caveat}{alt}"
-
-
-def assign_ids(findings: Iterable[Finding], known: Mapping[str, str] | None = None
-               ) -> tuple[tuple[Finding, ...], dict[str, str]]:
-    """Give each finding its short id: the one it had before (by fingerprint), else the next free number.
-
-    Returns the findings with ids and the fingerprint -> id map of the blocking ones, which the
-    next check passes back in so that F3 still means the same finding after a re-run.
-    """
-    known = dict(known or {})
-    used = {int(v[1:]) for v in known.values() if v[1:].isdigit()}
-    nxt = max(used, default=0) + 1
-    out: list[Finding] = []
-    blocking: dict[str, str] = {}
-    for f in findings:
-        fid = known.get(f.fingerprint)
-        if fid is None:
-            fid = f"F{nxt}"
-            nxt += 1
-            known[f.fingerprint] = fid
-        out.append(replace(f, id=fid))
-        if f.severity == "blocking":
-            blocking[f.fingerprint] = fid
-    return tuple(out), blocking
 
 
 # ---- the table ------------------------------------------------------------------------------
@@ -282,8 +128,6 @@ def check_routes(ingresses: Iterable[Ingress], *, gateway_version: str | None = 
     Streams its input, keeping only findings, counts and the few facts the pair checks need.
     `service_exists(namespace, name)` lets the canary check say when a canary's Service is missing.
     """
-    from commands import controllerconf, routepairs
-
     version = parse_version(gateway_version) if gateway_version else None
     table = load_table()
     snippets_on = controllerconf.snippets_allowed(controller)
@@ -307,7 +151,7 @@ def check_ingress(ing: Ingress, table: Table, version: tuple[int, ...] | None, *
     ann = ing.annotations
     out = [f for key in sorted(ann) for f in _check_key(ing, key, ann[key], table, version, snippets_on)]
     out += _tls_redirect(ing)
-    out += _regex(ing)
+    out += regex_findings(ing)
     return out
 
 
@@ -469,71 +313,6 @@ def _tls_redirect(ing: Ingress) -> list[Finding]:
     return [_finding(ing, key, ann.get(key, ""), "partial", "blocking", key,
                      f"TLS hosts {', '.join(ing.tls_hosts)}: NGINX redirects HTTP to HTTPS by default, MSE only "
                      'when ssl-redirect or force-ssl-redirect is "true"; set ssl-redirect: "true" to keep it.')]
-
-
-def regex_on(ing: Ingress) -> bool:
-    """Whether Higress matches this Ingress's paths as regex, as `NeedRegexMatch` decides (any path)."""
-    return any(path_is_regex(ing, p) for _, p, _ in ing.paths) if ing.paths else _regex_switch(ing)
-
-
-def _regex_switch(ing: Ingress) -> bool:
-    ann = ing.annotations
-    target = ann.get(NGINX + "rewrite-target", ann.get(MSE + "rewrite-target"))
-    use_regex = ann.get(NGINX + "use-regex", ann.get(MSE + "use-regex", "")).strip().lower() == "true"
-    return use_regex or (target is not None and ("$" in target or "\\" in target))
-
-
-def path_is_regex(ing: Ingress, path: str) -> bool:
-    """Higress: regex when use-regex is on, when rewrite-target holds `$` or a backslash, or when
-    rewrite-target is set and the path has regex characters (annotations.go NeedRegexMatch)."""
-    ann = ing.annotations
-    target = ann.get(NGINX + "rewrite-target", ann.get(MSE + "rewrite-target"))
-    return _regex_switch(ing) or (bool(target) and bool(HIGRESS_REGEX_CHARS.search(path)))
-
-
-def _regex(ing: Ingress) -> list[Finding]:
-    """Regex paths: PCRE, case-insensitive and host-wide on NGINX; RE2, case-sensitive, per Ingress on MSE."""
-    ann = ing.annotations
-    use_regex = ann.get(NGINX + "use-regex", "").strip().lower() == "true"
-    target = ann.get(NGINX + "rewrite-target")
-    captures = target is not None and ("$" in target or "\\" in target)
-    regex_paths = [p for _, p, _ in ing.paths if HIGRESS_REGEX_CHARS.search(p)]
-    if not (use_regex or captures or (target is not None and regex_paths)):
-        return []
-    key = NGINX + ("use-regex" if use_regex else "rewrite-target")
-    value = ann[key]
-    out: list[Finding] = []
-    bad = [(p, why) for _, p, _ in ing.paths if (why := re2_problem(p))]
-    if bad:
-        listed = "; ".join(f"{p} ({why})" for p, why in bad)
-        out.append(_finding(ing, key, value, "partial", "blocking", None,
-                            f"Paths use PCRE-only syntax that MSE's RE2 cannot compile: {listed}. Rewrite them "
-                            "without it.", rule="regex"))
-    if target is not None:
-        out += _target_problems(ing, target)
-    if bad:
-        return out
-    hosts = ", ".join(sorted(set(ing.hosts))) or "the default host"
-    note = ("Regex paths: MSE uses RE2 and matches case-sensitively, on this Ingress only; NGINX matched "
-            f"case-insensitively and applied regex to every path of {hosts}.")
-    if captures:
-        note += " Capture groups in rewrite-target carry over ($1 becomes \\1)."
-    return [_finding(ing, key, value, "partial", "warning", None, note, rule="regex"), *out]
-
-
-def _target_problems(ing: Ingress, target: str) -> list[Finding]:
-    key = NGINX + "rewrite-target"
-    problems = []
-    if TARGET_VARIABLE.search(target):
-        problems.append("`$` followed by a name (an NGINX variable or a named group) is not expanded: Higress "
-                        "rewrites only `$1`..`$9`, and then turns every `$` into a backslash")
-    if why := re2_problem(target):
-        problems.append(f"PCRE-only syntax RE2 refuses ({why})")
-    if not problems:
-        return []
-    return [_finding(ing, key, target, "partial", "blocking", None,
-                     "rewrite-target: " + "; ".join(problems) + ". Source: higress @4e0d691 "
-                     "pkg/ingress/kube/annotations/rewrite.go.", rule="regex-target")]
 
 
 # ---- route sync and test lines (items 6 and 7) ----------------------------------------------

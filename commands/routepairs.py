@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from commands.ports import Ingress
-from commands.routecheck import MSE, NGINX, Finding, path_is_regex
+from commands.routefindings import MSE, NGINX, Finding
+from commands.routeregex import path_is_regex
 
 CANARY = NGINX + "canary"
 #: Keys MSE applies to the whole Service (MSE doc scope column: "Service").

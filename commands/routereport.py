@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.ports import Route
-from commands.routecheck import NGINX, Finding, Report, by_severity
+from commands.routefindings import NGINX, Finding, Report, by_severity
 
 FILE_NAME = "route-check.md"
 MAX_REPLY_LINES = 10
