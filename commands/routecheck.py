@@ -3,17 +3,21 @@
 MSE reads the same Ingresses as NGINX and silently skips every annotation it does not know,
 so nothing fails loudly: this check is the only place a difference shows before traffic moves.
 The per-key verdicts come from `data/annotations.json` (research data with its sources, not
-code); the checks a per-key table cannot make (TLS redirect default, regex paths, NGINX
-variables in values, gateway versions, spelling traps) live here.
+code); the checks a per-key table cannot make (TLS redirect default, NGINX variables in
+values, gateway versions, spelling traps) live here, regex and RE2 in `routeregex.py`, what
+only shows across Ingresses in `routepairs.py`, the controller's ConfigMap in `controllerconf.py`.
 
 Severities, and why:
 - blocking: some request would be answered differently by MSE than by NGINX (the key is
   ignored, its value cannot be honoured, HTTP stops redirecting to HTTPS, a regex RE2 rejects,
-  the gateway in use is too old for the key). Fix it, re-run, or have an approver accept it.
+  the gateway in use is too old for the key, a canary that would never attach, two Ingresses
+  giving one Service different settings). Fix it, re-run, or have an approver accept it.
 - warning: traffic flows, but semantics differ at the edges (partial keys, case-sensitive
-  regex, keys that only tune buffering or logs, a version we could not check, an MSE
-  alternative already added whose semantics differ) or the key is unknown to the table.
-- info: nothing changes (`service-weight: ""`, a spelling trap already fixed).
+  regex, keys that only tune buffering or logs, a restriction MSE does not impose such as a
+  body size limit, a version we could not check, an MSE alternative already added whose
+  semantics differ) or the key is unknown to the table.
+- info: nothing changes (`service-weight: ""`, `proxy-http-version: "1.1"`, a spelling trap
+  already fixed).
 Annotations MSE supports as NGINX does give no finding; they still count in the summary.
 """
 
