@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import threading
+from itertools import chain, islice
 from pathlib import Path
 
 from kubernetes import config
@@ -68,7 +69,8 @@ def _check(args: argparse.Namespace) -> int:
             parse_ref(named)
         with KubeCluster(_cluster_name(args), kubeconfig=args.kubeconfig, context=args.context,
                          in_cluster=getattr(args, "in_cluster", False), timeout=args.timeout) as cluster:
-            cluster.describe()  # credentials and Ingress access fail here, in one line, before the optional reads
+            ingresses = cluster.list_ingresses(ingress_class=args.ingress_class)
+            first = list(islice(ingresses, 1))  # credentials and Ingress access fail here, before the optional reads
             controller = locate(cluster, named=named, ingress_class=args.ingress_class)
             known: dict[tuple[str, str], bool] = {}
 
@@ -77,8 +79,7 @@ def _check(args: argparse.Namespace) -> int:
                     known[(namespace, name)] = cluster.get_service(namespace=namespace, name=name) is not None
                 return known[(namespace, name)]
 
-            report = check_routes(cluster.list_ingresses(ingress_class=args.ingress_class),
-                                  gateway_version=args.gateway_version, controller=controller,
+            report = check_routes(chain(first, ingresses), gateway_version=args.gateway_version, controller=controller,
                                   service_exists=service_exists)
     except MigrateError as err:
         return _fail(str(err))

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 
 from commands.ports import Ingress
 from commands.routefindings import MSE, NGINX, Finding
-from commands.routeregex import path_is_regex
+from commands.routeregex import HIGRESS_REGEX_CHARS, path_is_regex, regex_switch
 
 CANARY = NGINX + "canary"
 #: Keys MSE applies to the whole Service (MSE doc scope column: "Service").
 SERVICE_SCOPED = ("affinity", "affinity-mode", "session-cookie-name", "session-cookie-path", "session-cookie-max-age",
                   "session-cookie-expires", "backend-protocol", "load-balance", "upstream-hash-by", "proxy-ssl-secret",
                   "proxy-ssl-verify", "proxy-ssl-name", "proxy-ssl-server-name")
+_SCOPED_KEYS = frozenset(p + s for p in (NGINX, MSE) for s in SERVICE_SCOPED)
 CANARY_SOURCE = (" Source: higress @4e0d691 pkg/ingress/kube/ingressv1/controller.go (ApplyCanaryIngress, "
                  "isCanaryRoute, createRuleKey) and pkg/ingress/kube/common/controller.go (PathFormat).")
 SCOPE_SOURCE = (" Source: MSE doc 'Annotations supported by MSE Ingress gateways' (scope: Service) and "
@@ -38,6 +39,10 @@ RouteKey = tuple[str, str, str]  # host, path type as Higress keys it, path as H
 def route_key(ing: Ingress, host: str, path: str, path_type: str) -> RouteKey:
     if path_is_regex(ing, path):
         return host, "regex", path
+    return route_key_plain(host, path, path_type)
+
+
+def route_key_plain(host: str, path: str, path_type: str) -> RouteKey:
     kind = "exact" if path_type == "Exact" else "prefix"
     if kind == "prefix" and path != "/":
         path = path.rstrip("/") or "/"
@@ -52,6 +57,8 @@ def _is_canary(ing: Ingress) -> bool:
 class Pairs:
     """Fed one Ingress at a time; keeps main routes by key and by (host, path), canaries whole."""
 
+    # every main route, kept raw: keyed only when there are canaries (most clusters have few or none)
+    routes: list[tuple[str, str, str, bool, bool, str]] = field(default_factory=list)
     mains: dict[RouteKey, str] = field(default_factory=dict)  # key -> "ns/name" of the first main Ingress
     main_paths: dict[tuple[str, str], list[tuple[RouteKey, str]]] = field(default_factory=dict)
     main_hosts: set[str] = field(default_factory=set)
@@ -66,18 +73,31 @@ class Pairs:
             self.canaries.append(ing)
             return
         who = f"{ing.namespace}/{ing.name}"
-        for host, path, path_type in ing.paths:
-            key = route_key(ing, host, path, path_type)
+        regex = regex_switch(ing)
+        target = bool(ing.annotations.get(NGINX + "rewrite-target") or ing.annotations.get(MSE + "rewrite-target"))
+        self.routes += [(host, path, path_type, regex, target, who) for host, path, path_type in ing.paths]
+        for svc in set(ing.backends):
+            if svc:
+                self._scope(ing, svc, who)
+
+    def _index(self) -> None:
+        """Key the main routes as Higress would (see route_key), once, when a canary needs them."""
+        for host, path, path_type, regex, target, who in self.routes:
+            if regex or (target and HIGRESS_REGEX_CHARS.search(path)):
+                key: RouteKey = (host, "regex", path)
+            else:
+                key = route_key_plain(host, path, path_type)
             self.mains.setdefault(key, who)
             self.main_hosts.add(host)
             self.main_paths.setdefault((host, key[2] if key[1] == "regex" else path.rstrip("/") or "/"),
                                        []).append((key, who))
-        for svc in sorted(set(filter(None, ing.backends))):
-            self._scope(ing, svc, who)
+        self.routes = []
 
     def _scope(self, ing: Ingress, svc: str, who: str) -> None:
         key = (ing.namespace, svc)
         self.senders.setdefault(key, []).append(who)
+        if _SCOPED_KEYS.isdisjoint(ing.annotations):
+            return
         for suffix in SERVICE_SCOPED:
             value = _value(ing, suffix)
             if value:
@@ -85,6 +105,8 @@ class Pairs:
                 self.setters.setdefault(key, {}).setdefault(suffix, set()).add(who)
 
     def findings(self, service_exists: Callable[[str, str], bool] | None = None) -> list[Finding]:
+        if self.canaries:
+            self._index()
         out = [f for ing in self.canaries for f in self._canary(ing, service_exists)]
         return out + self._conflicts()
 

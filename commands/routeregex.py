@@ -34,30 +34,39 @@ HIGRESS_REGEX_CHARS = re.compile(r"[\\.+*?()|\[\]{}^$]")
 TARGET_VARIABLE = re.compile(r"\$(?![0-9])")
 
 
+_ANY_PCRE_ONLY = re.compile("|".join(f"(?:{rx.pattern})" for rx, _ in PCRE_ONLY))
+
+
 def re2_problem(pattern: str) -> str:
     """The PCRE-only constructs in `pattern` that RE2 cannot compile, named; "" when there are none."""
+    if not _ANY_PCRE_ONLY.search(pattern):  # one scan for the common case
+        return ""
     found = [name for rx, name in PCRE_ONLY if rx.search(pattern)]
     return ", ".join(found)
 
 
 def regex_on(ing: Ingress) -> bool:
     """Whether Higress matches this Ingress's paths as regex, as `NeedRegexMatch` decides (any path)."""
-    return any(path_is_regex(ing, p) for _, p, _ in ing.paths) if ing.paths else _regex_switch(ing)
+    return any(path_is_regex(ing, p) for _, p, _ in ing.paths) if ing.paths else regex_switch(ing)
 
 
-def _regex_switch(ing: Ingress) -> bool:
+def regex_switch(ing: Ingress) -> bool:
+    """Regex on for every path of the Ingress: use-regex, or `$` or a backslash in rewrite-target."""
     ann = ing.annotations
     target = ann.get(NGINX + "rewrite-target", ann.get(MSE + "rewrite-target"))
     use_regex = ann.get(NGINX + "use-regex", ann.get(MSE + "use-regex", "")).strip().lower() == "true"
     return use_regex or (target is not None and ("$" in target or "\\" in target))
 
 
-def path_is_regex(ing: Ingress, path: str) -> bool:
+def path_is_regex(ing: Ingress, path: str, *, switch: bool | None = None) -> bool:
     """Higress: regex when use-regex is on, when rewrite-target holds `$` or a backslash, or when
-    rewrite-target is set and the path has regex characters (annotations.go NeedRegexMatch)."""
+    rewrite-target is set and the path has regex characters (annotations.go NeedRegexMatch).
+    `switch` is `regex_switch(ing)` when the caller has it already."""
+    if regex_switch(ing) if switch is None else switch:
+        return True
     ann = ing.annotations
     target = ann.get(NGINX + "rewrite-target", ann.get(MSE + "rewrite-target"))
-    return _regex_switch(ing) or (bool(target) and bool(HIGRESS_REGEX_CHARS.search(path)))
+    return bool(target) and bool(HIGRESS_REGEX_CHARS.search(path))
 
 
 def regex_findings(ing: Ingress) -> list[Finding]:

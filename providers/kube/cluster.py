@@ -57,7 +57,6 @@ class KubeCluster:
         self.api = client.ApiClient(cfg)
         self.core = client.CoreV1Api(self.api)
         self.net = client.NetworkingV1Api(self.api)
-        self.apps = client.AppsV1Api(self.api)
 
     def close(self) -> None:
         self.api.close()  # type: ignore[no-untyped-call]
@@ -121,8 +120,8 @@ class KubeCluster:
         return convert.config_map(raw)
 
     def list_deployments(self, *, label_selector: str) -> list[Deployment]:
-        page = self._call(Op("list", DEPLOYMENTS), self.apps.list_deployment_for_all_namespaces,
-                          label_selector=label_selector)
+        page = self._call(Op("list", DEPLOYMENTS), self._get, "/apis/apps/v1/deployments",
+                          [("labelSelector", label_selector)])
         return [convert.deployment(raw) for raw in page.get("items") or []]
 
     # ---- writes -----------------------------------------------------------------------------
@@ -178,6 +177,17 @@ class KubeCluster:
                 return False
             raise
         return True
+
+    def _get(self, path: str, query: list[tuple[str, str]], *, _preload_content: bool,
+             _request_timeout: float) -> Any:
+        """A raw GET: importing the typed AppsV1Api for one list costs more start-up than the list."""
+        params = self.api.param_serialize(method="GET", resource_path=path, query_params=query,
+                                          header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+        response = self.api.call_api(*params, _request_timeout=_request_timeout)
+        if not 200 <= response.status <= 299:
+            response.read()  # type: ignore[no-untyped-call]
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
 
     def _put_service(self, raw: dict[str, Any], *, _preload_content: bool, _request_timeout: float) -> Any:
         """PUT the raw object: the typed method would validate it into a model and refuse unknown fields."""
