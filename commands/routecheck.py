@@ -36,7 +36,14 @@ from commands.controllerconf import Controller
 from commands.errors import UserError
 from commands.ports import Ingress, Route
 from commands.routefindings import MSE, NGINX, SEVERITIES, Finding, Report, assign_ids, by_severity
-from commands.routeregex import REGEX_CHARS, path_is_regex, re2_problem, regex_findings, regex_on
+from commands.routeregex import (
+    HIGRESS_REGEX_CHARS,
+    REGEX_CHARS,
+    path_is_regex,
+    re2_problem,
+    regex_findings,
+    regex_on,
+)
 
 __all__ = ["MSE", "NGINX", "SEVERITIES", "Finding", "Report", "assign_ids", "by_severity", "check_routes",
            "curl_lines", "load_table", "missing_routes", "parse_version", "path_is_regex", "re2_problem", "regex_on"]
@@ -286,6 +293,13 @@ def _value_rules(ing: Ingress, key: str, suffix: str, value: str, entry: Entry, 
                    f"the header with the RE2 regex .*{v}.* (canary.go), so this canary would not work.")
     if problem:
         return [_finding(ing, key, value, entry.status, "blocking", entry.mse_alternative, problem + source)]
+    if suffix == "canary-by-header-value" and HIGRESS_REGEX_CHARS.search(v):
+        why = re2_problem(v)
+        return [_finding(ing, key, value, "partial", "blocking" if why else "warning", None,
+                         f"NGINX compares the header with {v} exactly; Higress matches the RE2 regex always|{v} "
+                         "(canary.go), so regex characters in it "
+                         + (f"fail to compile ({why})." if why else "match more values than this one.")
+                         + " Source: higress @4e0d691 pkg/ingress/kube/annotations/canary.go.")]
     if entry.status == "partial":
         return [_finding(ing, key, value, "partial", "warning", entry.mse_alternative,
                          "MSE reads this key with a different meaning at the edges; see the caveat." + source)]

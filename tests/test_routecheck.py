@@ -313,3 +313,11 @@ def test_a_dot_in_a_path_with_rewrite_target_is_regex_on_higress() -> None:
     """NeedRegexMatch counts `.` as a regex character: `/file.txt` then matches `/fileXtxt` too."""
     f = only(check_routes([ing(paths=("/file.txt",), rewrite_target="/static/file.txt")]), N + "rewrite-target")
     assert f.severity == "warning" and "RE2" in f.note
+
+
+def test_canary_header_value_with_regex_characters_matches_more_on_mse() -> None:
+    f = only(check_routes(canary_pair({}, {N + "canary-by-header": "X-Ver", N + "canary-by-header-value": "v1.2"})),
+             N + "canary-by-header-value")
+    assert f.severity == "warning" and "always|v1.2" in f.note
+    assert check_routes(canary_pair({}, {N + "canary-by-header": "X-Ver",
+                                         N + "canary-by-header-value": "beta"})).findings == ()
