@@ -71,7 +71,7 @@ def _probe(eng: Engine, m: Migration, ingresses: list[Ingress], mse_ip: str, cmd
     if not cmd.flag("probe"):
         return []
     if eng.prober is None:
-        return ["Probing is not available with the simulated world; use the curl lines below."]
+        return ["Probing is not available with the simulated world; use the curl lines in the report file."]
     nginx_ip = cmd.args.get("nginx", "")
     if not nginx_ip:
         return ["Probe skipped: say where NGINX answers, e.g. `/migrate check probe=yes nginx=47.100.0.10`."]
