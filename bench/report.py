@@ -72,4 +72,5 @@ def table(r: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in body) for i in range(len(HEAD))]
     line = "-+-".join("-" * w for w in widths)
     fmt = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in body]
-    return "\n".join([fmt[0], line, *fmt[1:]])
+    latency = f"emulated cloud API round trip: {r.get('api_latency_ms', 0):g} ms (--api-latency-ms)"
+    return "\n".join([latency, fmt[0], line, *fmt[1:]])

@@ -18,6 +18,7 @@ class ActionId(StrEnum):
     DENY = "migrate_deny"
     ROLLBACK = "migrate_rollback"
     WEIGHT_STEP = "migrate_weight_step"
+    NEXT_STEP = "migrate_next"  # `migrate_next:<verb>`: the card's "Next" step, the verb in the action id
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,9 @@ class ButtonValue:
     version: int = 0
     approval: str = ""
     weight: str = ""
-    changed: float = 0.0  # the record's last weight change when the button was drawn (stale taps)
+    #: When the button was drawn, for stale taps: the record's last weight change (a weight step)
+    #: or its last action (the Next step).
+    changed: float = 0.0
 
     def encode(self) -> str:
         d = {"m": self.migration, "v": self.version, "a": self.approval, "w": self.weight, "c": self.changed or None}

@@ -12,10 +12,11 @@ import time
 from typing import Any
 
 from bot.actions import ActionId, ButtonValue
+from commands.dns import host_lines
 from commands.model import Approval, Migration
 from commands.phases import NEXT_STEP, ROLLBACK_OPEN, TERMINAL, WEIGHTS_UNLOCKED, Phase
 from commands.policy import Policy, dwell_left, format_duration
-from commands.render import drift_line, gates_line, held, plan_line
+from commands.render import drift_line, dwell_for, gates_line, held, next_verb, plan_line
 from commands.traffic import format_share, share_bar
 
 Block = dict[str, Any]
@@ -81,7 +82,7 @@ def status_blocks(m: Migration, *, now: float, policy: Policy, buttons: bool = T
         blocks.append({"type": "context", "elements": [_text(plan_line(m))]})
     facts = []
     if m.phase in WEIGHTS_UNLOCKED:
-        left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=policy.dwell_seconds)
+        left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=dwell_for(m, policy))
         facts.append("Next increase: allowed now" if left <= 0 else
                      f"Next increase: not before {when(now + left, '{time}')} (dwell {format_duration(left)} left)")
     if m.pending_approval:
@@ -109,6 +110,8 @@ def traffic_text(m: Migration) -> str:
     if len(groups) > 1:
         lines += [f"{v['listeners']}: {format_share(v['share'])} (MSE {v['mse']} / NGINX {v['nginx']})"
                   for v in list(groups.values())[:5]]
+    if m.method == "dns" and len(m.observed.get("hosts", {})) > 1:  # lowest share first, five and a count
+        lines += host_lines(m.observed)
     return "\n".join(lines)
 
 
@@ -118,9 +121,10 @@ def next_shares(share: float) -> list[int]:
 
 
 def card_buttons(m: Migration) -> list[Block]:
-    """Weight steps while the weights may move; Rollback until `complete` (it undoes verify and cutover)."""
+    """Rollback first until `complete` (it undoes verify and cutover), weight steps while the weights
+    may move, then the Next step when it is a verb that takes nothing more."""
     if m.phase not in ROLLBACK_OPEN:
-        return []
+        return next_button(m)
     share = held(m)[0]
     out: list[Block] = []
     if m.mse_weight > 0 or share > 0:  # first: the one button the on-call looks for on a phone
@@ -138,7 +142,30 @@ def card_buttons(m: Migration) -> list[Block]:
                     "confirm": _confirm(f"Send {step}% to MSE?",
                                         f"MSE gets {step}% of traffic (now {format_share(share)}).",
                                         "Shift traffic", style="primary")})
-    return out
+    return out + next_button(m)
+
+
+#: What the Next button says and what its confirmation warns of, per verb (commands.render.NEXT_VERB).
+NEXT_BUTTONS = {
+    "check": ("Check routes", ""),
+    "switch": ("Switch", "Steps 4a and 4b: the SLB or DNS is handed to the bot; MSE gets no traffic yet."),
+    "verify": ("Verify", "Asks for approval to lock the weights (Complete Traffic Verification)."),
+    "cutover": ("Cut over", "Asks for approval to send all traffic to MSE."),
+    "complete": ("Complete", "Asks for approval to finish the migration; after it there is no rollback."),
+}
+
+
+def next_button(m: Migration) -> list[Block]:
+    """`Next: Cut over`: the same as typing `/migrate cutover`, with the same role and approval checks."""
+    verb = next_verb(m)
+    if verb not in NEXT_BUTTONS:
+        return []
+    label, warning = NEXT_BUTTONS[verb]
+    button: Block = {"type": "button", "action_id": f"{ActionId.NEXT_STEP}:{verb}", "text": _plain(f"Next: {label}"),
+                     "value": ButtonValue(m.id, m.version, changed=m.last_action_at).encode()}
+    if warning:
+        button["confirm"] = _confirm(f"{label}?", f"The same as `/migrate {verb}`. {warning}", label, style="primary")
+    return [button]
 
 
 def _confirm(title: str, text: str, confirm: str, *, style: str) -> Block:

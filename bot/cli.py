@@ -39,6 +39,18 @@ def existing_file(text: str) -> str:
     return text
 
 
+def state_file(text: str) -> str:
+    """`--sim-state`: a file that may not exist yet, in a directory that must, and is writable."""
+    folder = Path(text).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"no such directory: {folder} (the file itself is created on first use)")
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; name a file in it, e.g. {text.rstrip('/')}/sim.json")
+    if not os.access(folder, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write in {folder}")
+    return text
+
+
 def _version() -> str:
     try:
         return version("migrate-bot")
@@ -58,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     console.add_argument("--redis-url", default=None)
     console.add_argument("--dwell", type=dwell, default=None, help="seconds between weight increases (default 180)")
     console.add_argument("--seed", type=existing_file, default=None, help="YAML seed of the simulated world")
-    console.add_argument("--sim-state", default=None,
+    console.add_argument("--sim-state", type=state_file, default=None,
                          help="keep the simulated world in this file, shared with other processes")
     sub.add_parser("serve", help="run the Slack app (see README)", add_help=False)
     sub.add_parser("check-routes", help="the route check on its own, read-only (needs no Slack, Redis or cloud)",

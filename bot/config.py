@@ -2,24 +2,26 @@
 
 Every problem is a `ConfigError` whose text is one line naming the setting and what is wrong,
 so `migrate-bot serve` can print it and exit non-zero instead of failing later on a phone.
+Independent problems are collected into one `ConfigErrors`, so a bare environment takes one run
+of `serve --check` to list, not one run per missing variable.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import yaml
 
-from commands.controllerconf import parse_ref
 from commands.errors import UserError
 from commands.gates import GateConfig
 from commands.gates import parse as parse_gates
 
+T = TypeVar("T")
 PEOPLE_KEYS = ("operators", "approvers", "rollback")
 PASS_THROUGH = ("providers", "sim", "alibaba", "clusters", "prometheus")
 KNOWN_KEYS = {*PEOPLE_KEYS, "channels", "required_approvals", "dwell_seconds", "approval_ttl_minutes", "gates",
@@ -27,6 +29,8 @@ KNOWN_KEYS = {*PEOPLE_KEYS, "channels", "required_approvals", "dwell_seconds", "
 PROVIDERS = ("sim", "alibaba")
 _PERSON = re.compile(r"^(\*|[UW][A-Z0-9]+|S[A-Z0-9]+)$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]+$")
+# NAMESPACE/NAME: a DNS label, then a DNS subdomain (a ConfigMap's name)
+_NS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 class ConfigError(Exception):
@@ -35,6 +39,43 @@ class ConfigError(Exception):
     def __init__(self, setting: str, problem: str) -> None:
         self.setting = setting
         super().__init__(f"{setting}: {problem}")
+
+    @property
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+class ConfigErrors(ConfigError):
+    """Several settings wrong at once, one line each, in the order they were checked."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = [line for err in errors for line in err.lines]
+        Exception.__init__(self, "\n".join(self.errors))
+        self.setting = errors[0].setting
+
+    @property
+    def lines(self) -> list[str]:
+        return list(self.errors)
+
+
+class Problems:
+    """Collects ConfigErrors from independent checks; `raise_any()` ends the collection."""
+
+    def __init__(self) -> None:
+        self.found: list[ConfigError] = []
+
+    def check(self, fn: Callable[..., T], *args: Any) -> T | None:
+        try:
+            return fn(*args)
+        except ConfigError as err:
+            self.found.append(err)
+            return None
+
+    def raise_any(self) -> None:
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise ConfigErrors(self.found)
 
 
 @dataclass(frozen=True)
@@ -57,6 +98,7 @@ class Settings:
     dwell_seconds: float = 180.0
     approval_ttl_minutes: float = 30.0
     gates: GateConfig = field(default_factory=GateConfig)
+    controller_configmap: str = ""  # NAMESPACE/NAME of the ingress-nginx controller's ConfigMap; "" when unset
     sections: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -69,36 +111,70 @@ class Settings:
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
-    """Read and check the environment, then the YAML file `MIGRATE_CONFIG` names."""
+    """Read and check the environment, then the YAML file `MIGRATE_CONFIG` names; every problem at once."""
+    problems = Problems()
+    app_token = problems.check(_app_token, env) or ""
+    bot_token = problems.check(_bot_token, env) or ""
+    secret = env.get("SLACK_SIGNING_SECRET", "").strip()
+    if not secret and not app_token:
+        problems.found.append(ConfigError("SLACK_SIGNING_SECRET",
+                                          "not set; copy it from Basic Information > App Credentials"))
+    redis_url = problems.check(_redis_url, env) or ""
+    api_url = problems.check(_api_url, env) or ""
+    providers = problems.check(_providers, env) or "sim"
+    port = problems.check(_port, env.get("PORT", "3000")) or 3000
+    path = problems.check(_required, env, "MIGRATE_CONFIG", "the path of the YAML config (see docs/slack.md)")
+    values = problems.check(lambda: parse_config(_read_yaml(path))) if path else None
+    if values is not None:
+        problems.check(_prometheus_for_gates, providers, values)
+    problems.raise_any()
+    assert values is not None and path is not None
+    return Settings(bot_token=bot_token, signing_secret=secret, redis_url=redis_url, config_path=path,
+                    providers=providers, app_token=app_token, api_url=api_url, port=port, **values)
+
+
+def _app_token(env: Mapping[str, str]) -> str:
     app_token = env.get("SLACK_APP_TOKEN", "").strip()
     if app_token and not app_token.startswith("xapp-"):
         raise ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with xapp- (or unset for HTTP mode)")
+    return app_token
+
+
+def _bot_token(env: Mapping[str, str]) -> str:
     bot_token = _required(env, "SLACK_BOT_TOKEN", "the bot token from OAuth & Permissions (xoxb-...)")
     if not bot_token.startswith("xoxb-"):
         raise ConfigError("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-")
-    secret = env.get("SLACK_SIGNING_SECRET", "").strip()
-    if not secret and not app_token:
-        raise ConfigError("SLACK_SIGNING_SECRET", "not set; copy it from Basic Information > App Credentials")
+    return bot_token
+
+
+def _redis_url(env: Mapping[str, str]) -> str:
     redis_url = _required(env, "REDIS_URL", "e.g. redis://localhost:6379/0")
     if urlparse(redis_url).scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
         raise ConfigError("REDIS_URL", "must be a redis://, rediss://, unix:// or redis+sentinel:// URL")
+    return redis_url
+
+
+def _api_url(env: Mapping[str, str]) -> str:
     api_url = env.get("SLACK_API_URL", "").strip()
-    if api_url:
-        if urlparse(api_url).scheme not in ("http", "https") or not urlparse(api_url).netloc:
-            raise ConfigError("SLACK_API_URL", "must be an http(s) URL such as https://slack.com/api/")
-        api_url = api_url.rstrip("/") + "/"
+    if not api_url:
+        return ""
+    if urlparse(api_url).scheme not in ("http", "https") or not urlparse(api_url).netloc:
+        raise ConfigError("SLACK_API_URL", "must be an http(s) URL such as https://slack.com/api/")
+    return api_url.rstrip("/") + "/"
+
+
+def _providers(env: Mapping[str, str]) -> str:
     providers = env.get("MIGRATE_PROVIDERS", "sim").strip() or "sim"
     if providers not in PROVIDERS:
         raise ConfigError("MIGRATE_PROVIDERS", f"must be one of {', '.join(PROVIDERS)}, not {providers[:20]!r}")
-    port = _port(env.get("PORT", "3000"))
-    path = _required(env, "MIGRATE_CONFIG", "the path of the YAML config (see docs/slack.md)")
-    values = parse_config(_read_yaml(path))
+    return providers
+
+
+def _prometheus_for_gates(providers: str, values: dict[str, Any]) -> None:
     needs_prometheus = [g.name for g in values["gates"].gates if g.source == "prometheus"]
     if providers == "alibaba" and needs_prometheus and not values["sections"].get("prometheus", {}).get("url"):
         raise ConfigError("prometheus.url", f"is not set, but gate `{needs_prometheus[0]}` reads Prometheus: give the "
                                             "URL of a Prometheus-compatible HTTP API, or drop the gate")
-    return Settings(bot_token=bot_token, signing_secret=secret, redis_url=redis_url, config_path=path,
-                    providers=providers, app_token=app_token, api_url=api_url, port=port, **values)
 
 
 def parse_config(raw: Any) -> dict[str, Any]:
@@ -110,46 +186,64 @@ def parse_config(raw: Any) -> dict[str, Any]:
     unknown = sorted(set(map(str, raw)) - KNOWN_KEYS)
     if unknown:
         raise ConfigError(unknown[0], f"unknown config key; known keys: {', '.join(sorted(KNOWN_KEYS))}")
+    problems = Problems()
     out: dict[str, Any] = {}
+
+    def keep(key: str, fn: Callable[..., Any], *args: Any) -> None:
+        value = problems.check(fn, *args)
+        if value is not None:
+            out[key] = value
+
     for key in PEOPLE_KEYS:
         if key in raw:
-            out[key] = _people(key, raw[key])
+            keep(key, _people, key, raw[key])
     if "channels" in raw:
-        out["channels"] = _ids("channels", raw["channels"], _CHANNEL, "channel ids (C..., G...)")
+        keep("channels", _ids, "channels", raw["channels"], _CHANNEL, "channel ids (C..., G...)")
     if "required_approvals" in raw:
-        out["required_approvals"] = int(_number("required_approvals", raw["required_approvals"], 1, 10, whole=True))
+        keep("required_approvals", lambda: int(_number("required_approvals", raw["required_approvals"], 1, 10,
+                                                       whole=True)))
     if "dwell_seconds" in raw:
-        out["dwell_seconds"] = _number("dwell_seconds", raw["dwell_seconds"], 0, 86_400)
+        keep("dwell_seconds", _number, "dwell_seconds", raw["dwell_seconds"], 0, 86_400)
     if "approval_ttl_minutes" in raw:
-        out["approval_ttl_minutes"] = _number("approval_ttl_minutes", raw["approval_ttl_minutes"], 0.1, 7 * 24 * 60)
-    try:  # refused at start-up, in one line naming the key (`gates[1].min: ...`)
-        out["gates"] = parse_gates(raw.get("gates"), raw.get("analysis"))
-    except UserError as err:
-        setting, _, problem = str(err).partition(": ")
-        raise ConfigError(setting, problem) from None
+        keep("approval_ttl_minutes", _number, "approval_ttl_minutes", raw["approval_ttl_minutes"], 0.1, 7 * 24 * 60)
+    if raw.get("controller_configmap") is not None:
+        keep("controller_configmap", _controller_configmap, raw["controller_configmap"])
+    keep("gates", _gates, raw)
     sections = {}
     for key in PASS_THROUGH:
         if key in raw and raw[key] is not None:
             if not isinstance(raw[key], dict):
-                raise ConfigError(key, "must be a mapping")
+                problems.found.append(ConfigError(key, "must be a mapping"))
+                continue
             sections[key] = raw[key]
     if "prometheus" in sections:
-        _prometheus(sections["prometheus"])
-    if raw.get("controller_configmap"):  # the route check reads the NGINX controller's ConfigMap by this name
-        try:
-            parse_ref(str(raw["controller_configmap"]))
-        except UserError as err:
-            raise ConfigError("controller_configmap", str(err)) from None
-        sections["controller_configmap"] = {"name": str(raw["controller_configmap"]).strip()}
+        problems.check(_prometheus, sections["prometheus"])
     out["sections"] = sections
     # Required, not defaulted: a config that forgot them must not let the whole workspace in.
-    if not out.get("operators"):
-        raise ConfigError("operators", "is missing or empty: list the Slack user or group ids who may run "
-                                       "migrations, or \"*\" for everyone")
-    if not out.get("approvers"):
-        raise ConfigError("approvers", "is missing or empty: list the Slack user or group ids who may approve, "
-                                       "or \"*\" for everyone")
+    if "operators" not in raw or raw["operators"] in (None, [], ""):
+        problems.found.append(ConfigError("operators", "is missing or empty: list the Slack user or group ids who "
+                                                       "may run migrations, or \"*\" for everyone"))
+    if "approvers" not in raw or raw["approvers"] in (None, [], ""):
+        problems.found.append(ConfigError("approvers", "is missing or empty: list the Slack user or group ids who "
+                                                       "may approve, or \"*\" for everyone"))
+    problems.raise_any()
     return out
+
+
+def _controller_configmap(value: Any) -> str:
+    text = str(value).strip()
+    if not _NS_NAME.match(text):
+        raise ConfigError("controller_configmap", f"{text[:60]!r} is not NAMESPACE/NAME of the ingress-nginx "
+                                                  "controller's ConfigMap, e.g. ingress-nginx/ingress-nginx-controller")
+    return text
+
+
+def _gates(raw: dict[str, Any]) -> GateConfig:
+    try:  # refused at start-up, in one line naming the key (`gates[1].min: ...`)
+        return parse_gates(raw.get("gates"), raw.get("analysis"))
+    except UserError as err:
+        setting, _, problem = str(err).partition(": ")
+        raise ConfigError(setting, problem) from None
 
 
 def _prometheus(cfg: dict[str, Any]) -> None:

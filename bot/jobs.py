@@ -28,6 +28,8 @@ class Kind(StrEnum):
     DENY = "deny"
     ROLLBACK = "rollback"
     WEIGHT_STEP = "weight_step"
+    NEXT_STEP = "next_step"
+    HOME = "home"  # an App Home tab to publish
 
 
 class Lane(StrEnum):

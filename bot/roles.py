@@ -3,8 +3,9 @@
 A user group (S...) is listed once in the config and resolved with `usergroups.users.list`,
 at start-up and again every minute while running (`refresher`), so adding someone to the
 on-call group in Slack is enough, and someone removed from the operators' group stops being
-able to shift traffic within a minute, without a restart. A group that cannot be read stops
-start-up with a one-line ConfigError naming it; later, the last good lists stay in force.
+able to shift traffic within a minute, without a restart. A group that does not exist counts as
+nobody and is warned about (`serve --check`, and logged at start); any other failure to read a
+group stops start-up with a one-line ConfigError naming it; later, the last good lists stay in force.
 """
 
 from __future__ import annotations
@@ -32,8 +33,14 @@ def slack_group_lookup(client: WebClient) -> GroupLookup:
     return lookup
 
 
-def expand(setting: str, ids: Iterable[str], lookup: GroupLookup) -> frozenset[str]:
-    """User ids for `ids`, with each group id replaced by its members."""
+#: Slack's answers for a group id that names no group: the id is wrong, not the app's scopes.
+NO_SUCH_GROUP = frozenset({"no_such_subteam", "subteam_not_found", "invalid_usergroup"})
+
+
+def expand(setting: str, ids: Iterable[str], lookup: GroupLookup,
+           unknown: list[str] | None = None) -> frozenset[str]:
+    """User ids for `ids`, with each group id replaced by its members; a group that does not exist
+    adds nobody and a line to `unknown`."""
     people: set[str] = set()
     for item in ids:
         if not item.startswith("S"):
@@ -43,17 +50,24 @@ def expand(setting: str, ids: Iterable[str], lookup: GroupLookup) -> frozenset[s
             people.update(lookup(item))
         except SlackApiError as err:
             code = err.response.get("error", "unknown_error") if err.response is not None else "unknown_error"
-            raise ConfigError(setting, f"user group {item} could not be read ({code}); "
-                                       "the app needs the usergroups:read scope") from None
+            if code in NO_SUCH_GROUP and unknown is not None:
+                unknown.append(f"{setting}: user group {item} does not exist in this workspace ({code}); it counts "
+                               "as nobody: check the id in Slack under People > User groups (it starts with S)")
+                continue
+            hint = ("the app needs the usergroups:read scope (reinstall it after adding the scope)"
+                    if code in ("missing_scope", "not_allowed_token_type", "no_permission")
+                    else "Slack did not answer as expected; try again, or check the id")
+            raise ConfigError(setting, f"user group {item} could not be read ({code}); {hint}") from None
     return frozenset(people)
 
 
-def build_policy(settings: Settings, lookup: GroupLookup) -> Policy:
-    """The engine's Policy, with every user group expanded."""
+def build_policy(settings: Settings, lookup: GroupLookup, unknown: list[str] | None = None) -> Policy:
+    """The engine's Policy, with every user group expanded. At start-up (`unknown` given) a group that
+    does not exist is warned about; while running (`refresher`) it keeps the last good lists."""
     return Policy(
-        operators=expand("operators", settings.operators, lookup),
-        approvers=expand("approvers", settings.approvers, lookup),
-        rollback=expand("rollback", settings.rollback, lookup),
+        operators=expand("operators", settings.operators, lookup, unknown),
+        approvers=expand("approvers", settings.approvers, lookup, unknown),
+        rollback=expand("rollback", settings.rollback, lookup, unknown),
         channels=frozenset(settings.channels),
         required_approvals=settings.required_approvals,
         dwell_seconds=settings.dwell_seconds,

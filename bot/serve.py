@@ -126,8 +126,15 @@ def setup_warnings(settings: Settings, runtime: Runtime) -> list[str]:
     """What `serve --check` (and `serve` at start) warns about, all at once."""
     from bot import warnings
 
-    return [*warnings.approvals(runtime.deps.policy), *warnings.redis_persistence(runtime.deps.redis),
-            *warnings.cloud_credentials(settings.providers, settings.world_config().get("alibaba") or {}, os.environ)]
+    return [*runtime.warnings, *warnings.approvals(runtime.deps.policy),
+            *warnings.redis_persistence(runtime.deps.redis), *settings_warnings(settings)]
+
+
+def settings_warnings(settings: Settings) -> list[str]:
+    """The warnings the settings alone can tell, said even when an error stops start-up."""
+    from bot import warnings
+
+    return warnings.cloud_credentials(settings.providers, settings.world_config().get("alibaba") or {}, os.environ)
 
 
 def check_gate_queries(settings: Settings, world: Any) -> None:
@@ -156,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     configure(log_level)
     redis_password = urlparse(os.environ.get("REDIS_URL", "")).password or ""
     mask_secrets(*(os.environ.get(name, "") for name in SECRET_ENV), redis_password)
+    settings: Settings | None = None
     try:
         settings = load_settings(os.environ)
         cloud = settings.world_config().get("alibaba") or {}
@@ -165,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             check_gate_queries(settings, runtime.deps.engine.world)
     except ConfigError as err:
-        print(f"migrate-bot serve: {err}", file=sys.stderr)
+        for line in err.lines:  # every error found, then what would also be warned about
+            print(f"migrate-bot serve: {line}", file=sys.stderr)
+        for line in settings_warnings(settings) if settings is not None else []:
+            print(f"migrate-bot serve: warning: {line}", file=sys.stderr)
         return 2
     warned = setup_warnings(settings, runtime)
     for line in warned:  # plain lines for a person at `--check`; JSON log lines when serving

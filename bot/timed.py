@@ -92,7 +92,13 @@ class TimedWork:
     def _dwell_over(self, m: Migration, now: float) -> bool:
         return (self.dwell_seconds > 0 and m.phase in WEIGHTS_UNLOCKED and m.intent is None
                 and m.plan.get("state") not in ("running", "paused")
-                and m.last_weight_change_at > 0 and now >= m.last_weight_change_at + self.dwell_seconds)
+                and m.last_weight_change_at > 0
+                and now >= m.last_weight_change_at + max(self.dwell_seconds, _dns_ttl(m)))
+
+
+def _dns_ttl(m: Migration) -> float:
+    """By DNS the dwell is at least the TTL of the records the last step changed (commands.render.dwell_for)."""
+    return float(m.observed.get("ttl", 0)) if m.method == "dns" else 0.0
 
 
 def _slb_reminder(m: Migration, intent: StepIntent) -> str:

@@ -23,7 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.app import create_app, web_client
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Problems, Settings
 from bot.deps import Deps
 from bot.handoff import Queued
 from bot.housekeeper import INTERVAL_S, Housekeeper
@@ -57,6 +57,7 @@ class Runtime:
     housekeeper: Housekeeper
     worker: Worker | None = None  # over HTTP: runs the queued jobs, in a process of its own
     started: list[object] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # found while building: user groups that do not exist
 
     def start_background(self) -> None:
         """In a web worker: in Socket Mode the connection and the expiry loop; over HTTP nothing."""
@@ -85,23 +86,16 @@ class Runtime:
 def build(settings: Settings, *, port: int | None = None) -> Runtime:
     """`port` (default: the settings') names this replica's job worker: a restart on the same host
     and port takes back what its previous life left unfinished at once."""
+    problems = Problems()
     store = RedisStore.from_url(settings.redis_url)
-    try:
-        store.ping()
-    except MigrateError:
-        raise ConfigError("REDIS_URL", "no Redis answers there (is it running and reachable?)") from None
+    problems.check(_reach_redis, store)
     client = web_client(settings)
-    try:
-        client.auth_test()
-    except SlackApiError as err:
-        raise ConfigError("SLACK_BOT_TOKEN", f"Slack refused it ({err.response.get('error', 'error')})") from None
-    except OSError as err:
-        raise ConfigError("SLACK_API_URL", f"the Slack Web API did not answer ({type(err).__name__})") from None
-    policy = build_policy(settings, slack_group_lookup(client))
-    try:
-        world = build_world(settings.providers, sim_on_disk(settings.world_config(), settings.providers))
-    except MigrateError as err:
-        raise ConfigError("MIGRATE_PROVIDERS", str(err)) from None
+    slack_ok = problems.check(_reach_slack, client, settings) is not None
+    world = problems.check(_build_world, settings)
+    problems.raise_any()
+    assert slack_ok and world is not None
+    unknown_groups: list[str] = []
+    policy = build_policy(settings, slack_group_lookup(client), unknown_groups)
     keys = BotKeys()
     metrics = Metrics(store.r, keys)
     engine = Engine(store=InstrumentedStore(store, metrics), world=InstrumentedWorld(world, metrics), policy=policy)
@@ -117,7 +111,36 @@ def build(settings: Settings, *, port: int | None = None) -> Runtime:
     worker = None if settings.socket_mode else Worker(deps, client, queue, RUNNERS, heartbeat_s=beat)
     roles = refresher(settings, slack_group_lookup(client), engine, deps)
     return Runtime(settings, deps, client, app, web,
-                   Housekeeper(deps, client, work, interval_s=interval, refresh_roles=roles), worker)
+                   Housekeeper(deps, client, work, interval_s=interval, refresh_roles=roles), worker,
+                   warnings=unknown_groups)
+
+
+def _reach_redis(store: RedisStore) -> None:
+    try:
+        store.ping()
+    except MigrateError:
+        raise ConfigError("REDIS_URL", "no Redis answers there (is it running and reachable?)") from None
+
+
+def _reach_slack(client: WebClient, settings: Settings) -> bool:
+    """Slack accepts the token; an unreachable API names the variable only when the operator set it."""
+    try:
+        client.auth_test()
+    except SlackApiError as err:
+        raise ConfigError("SLACK_BOT_TOKEN", f"Slack refused it ({err.response.get('error', 'error')})") from None
+    except OSError as err:
+        where = ("SLACK_API_URL", settings.api_url) if settings.api_url else ("Slack", client.base_url)
+        raise ConfigError(where[0], f"the Slack Web API at {where[1]} did not answer ({type(err).__name__}); "
+                                    "check the pod's egress, proxy or DNS") from None
+    return True
+
+
+def _build_world(settings: Settings) -> Any:
+    try:
+        return build_world(settings.providers, sim_on_disk(settings.world_config(), settings.providers),
+                           controller_configmap=settings.controller_configmap)
+    except MigrateError as err:
+        raise ConfigError("MIGRATE_PROVIDERS", str(err)) from None
 
 
 def sim_on_disk(config: dict[str, Any], providers: str) -> dict[str, Any]:

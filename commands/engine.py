@@ -44,6 +44,8 @@ KEEP_ON_FAILURE = {
     "switch_slb": "the SLB may be detached (4a) while the Service is not updated (4b): `/migrate switch` "
                   "finishes it, `/migrate abort` restores everything",
     "switch_dns": "some MSE records may exist already: `/migrate switch` finishes it, `/migrate abort` removes them",
+    "lower_ttls": "some of NGINX's TTLs may be lowered already: `/migrate method` finishes it, `/migrate abort` gives "
+                  "them back",
 }
 
 
@@ -371,7 +373,7 @@ class Engine:
         self.policy.require_channel(request.channel)
         verb, user = cmd.verb, request.user
         if verb == "help":
-            return info.help_(cmd)
+            return info.help_(self, request, cmd)
         if verb in {"status", "history"}:
             return info.status(self, request, cmd) if verb == "status" else info.history(self, request)
         self.policy.require(user, verb)

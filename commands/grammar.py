@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from commands.errors import UserError
+from commands.phases import INTERNAL_VERBS, TERMINAL, WEIGHTS_UNLOCKED, Phase, allowed_verbs
 
 MAX_TEXT = 500
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -48,17 +49,20 @@ VERBS: Mapping[str, VerbSpec] = MappingProxyType({
                    "`accept=` asks an approver to waive the blocking findings named, or all of them",
                    keys=("accept", "probe", "nginx")),
     "method": _spec("method slb service=NAMESPACE/NAME [slb=ID] [listener=PORT/PROTOCOL[,...]] | "
-                    "method dns domains=a.example.com,b.example.com",
+                    "method dns [domains=a.example.com,...] [partial=yes] [ttl=SECONDS] [line=LINE] [nginx=IP,...]",
                     "/migrate method slb service=ingress-nginx/nginx-ingress-lb",
-                    "choose how traffic is switched (step 3)", pos="method", pos_req=True,
-                    keys=("service", "slb", "listener", "domains")),
+                    "choose how traffic is switched (step 3); `method dns` moves the hosts of the Ingresses "
+                    "by weighted DNS records", pos="method", pos_req=True,
+                    keys=("service", "slb", "listener", "domains", "partial", "ttl", "line", "nginx")),
     "switch": _spec("switch [in-cluster=yes]", "/migrate switch",
                     "detach the SLB and update the Service, or add DNS records (4a+4b); `in-cluster=yes` sends "
                     "pods that call the SLB through it too", keys=("in-cluster",)),
     "weight": _spec("weight N (MSE weight 0..100) | weight N% (traffic share)", "/migrate weight 10",
                     "shift traffic to MSE (4c)", pos="weight", pos_req=True),
     "verify": _spec("verify", "/migrate verify", "Complete Traffic Verification: lock the weights (needs approval)"),
-    "cutover": _spec("cutover", "/migrate cutover", "send all traffic to MSE (4d, needs approval)"),
+    "cutover": _spec("cutover [force=yes]", "/migrate cutover",
+                     "send all traffic to MSE (4d, needs approval); `force=yes` asks for it although a name's MSE "
+                     "record is not seen through the resolver yet", keys=("force",)),
     "complete": _spec("complete [delete-service=yes]", "/migrate complete",
                       "finish the migration (step 5, needs approval)", keys=("delete-service",)),
     "rollback": _spec("rollback", "/migrate rollback", "MSE weight to 0 at once"),
@@ -158,7 +162,7 @@ def _validate(cmd: Command) -> None:
         if key in a and not _ID.match(a[key]):
             raise UserError(f"`{key}={a[key][:40]}` is not a valid id (letters, digits, `.-_:/`). "
                             f"Right form: {right_form(cmd.verb)}.")
-    for key in ("probe", "delete-service", "in-cluster"):
+    for key in ("probe", "delete-service", "in-cluster", "partial", "force"):
         if key in a and a[key].lower() not in YES_NO:
             raise UserError(f"`{key}` takes yes or no, not `{a[key][:20]}`.")
     if "accept" in a and a["accept"].lower() not in {*YES_NO, "all"} and not _FINDINGS.match(a["accept"]):
@@ -168,15 +172,17 @@ def _validate(cmd: Command) -> None:
         _validate_method(cmd)
     elif cmd.verb == "weight":
         parse_weight(cmd.positional)
-    elif cmd.verb == "help" and cmd.positional and cmd.positional.lower() not in VERBS:
-        raise UserError(f"No verb `{cmd.positional[:20]}` to explain. Verbs: {', '.join(VERBS)}.")
+    elif cmd.verb == "help" and cmd.positional and cmd.positional.lower() not in {*VERBS, "all"}:
+        raise UserError(f"No verb `{cmd.positional[:20]}` to explain. Verbs: {', '.join(VERBS)}; "
+                        "`/migrate help all` lists them all.")
 
 
 def _validate_method(cmd: Command) -> None:
     a, kind = cmd.args, cmd.positional.lower()
     if kind == "slb":
-        if "domains" in a:
-            raise UserError("`domains=` belongs to `method dns`. Right form: " + right_form("method") + ".")
+        dns_only = sorted(set(a) & DNS_KEYS)
+        if dns_only:
+            raise UserError(f"`{dns_only[0]}=` belongs to `method dns`. Right form: " + right_form("method") + ".")
         if "service" not in a:
             raise UserError("`method slb` needs `service=NAMESPACE/NAME` (the NGINX Ingress Service). "
                             "Example: `/migrate method slb service=ingress-nginx/nginx-ingress-lb`.")
@@ -184,16 +190,43 @@ def _validate_method(cmd: Command) -> None:
         if "listener" in a:
             parse_listeners(a["listener"])
     elif kind == "dns":
-        extra = sorted(set(a) - {"domains"})
+        extra = sorted(set(a) - DNS_KEYS)
         if extra:
-            raise UserError(f"`method dns` takes only `domains=`, not `{extra[0]}`. "
-                            f"Right form: {right_form('method')}.")
-        if "domains" not in a:
-            raise UserError("`method dns` needs `domains=a.example.com,b.example.com`.")
-        parse_domains(a["domains"])
+            raise UserError(f"`method dns` takes {', '.join(f'`{k}=`' for k in sorted(DNS_KEYS))}, not "
+                            f"`{extra[0]}`. Right form: {right_form('method')}.")
+        if "domains" in a:
+            parse_domains(a["domains"])
+        if "ttl" in a:
+            parse_ttl(a["ttl"])
+        if "line" in a and not re.fullmatch(r"[a-z0-9_]{1,32}", a["line"]):
+            raise UserError(f"`line={a['line'][:30]}` is not a resolution line name, e.g. `line=default` or "
+                            "`line=telecom`.")
+        if "nginx" in a:
+            parse_addresses(a["nginx"])
     else:
         raise UserError(f"Unknown method `{cmd.positional[:20]}`: use `slb` or `dns`. "
                         f"Right form: {right_form('method')}.")
+
+
+DNS_KEYS = frozenset({"domains", "partial", "ttl", "line", "nginx"})
+MIN_TTL, MAX_TTL = 1, 86_400
+_ADDRESS = re.compile(r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-f:]{2,39}"
+                      r"|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})$")
+
+
+def parse_ttl(text: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,5}", text) or not MIN_TTL <= int(text) <= MAX_TTL:
+        raise UserError(f"`ttl={text[:20]}` is not a TTL: give whole seconds {MIN_TTL}..{MAX_TTL}, e.g. `ttl=60`.")
+    return int(text)
+
+
+def parse_addresses(text: str) -> tuple[str, ...]:
+    """`nginx=47.100.0.10,47.100.0.11`: NGINX's addresses (or its name), as its DNS records hold them."""
+    out = tuple(a.strip().lower().rstrip(".") for a in text.split(",") if a.strip())
+    bad = [a for a in out if not _ADDRESS.match(a)]
+    if not out or bad:
+        raise UserError(f"`nginx={text[:60]}` is not a list of addresses, e.g. `nginx=47.100.0.10,47.100.0.11`.")
+    return out
 
 
 def parse_weight(text: str) -> tuple[int, bool]:
@@ -256,9 +289,46 @@ def parse_domains(text: str) -> tuple[str, ...]:
 
 
 def help_text(verb: str = "") -> str:
-    if verb:
+    """`help VERB` explains one verb; `help all` (or no verb) lists every verb."""
+    if verb and verb.lower() != "all":
         spec = VERBS[verb.lower()]
         return f"`/migrate {spec.form}`: {spec.summary}. Example: `{spec.example}`"
     lines = ["*migrate-bot*: move traffic from NGINX Ingress to an MSE gateway, step by step."]
-    lines += [f"• `{spec.example}`: {spec.summary}" for spec in VERBS.values()]
+    lines += [_line(verb) for verb in VERBS]
     return "\n".join(lines)
+
+
+#: `/migrate help` fits a phone screen: at most this many lines, whatever the phase.
+HELP_LINES = 12
+ALWAYS = ("rollback",)  # the on-call's way back is listed in every phase
+FOOTER = "`/migrate status` · `/migrate history` · `/migrate help all` (every verb) · `/migrate help VERB`"
+
+
+def verbs_now(phase: Phase | None, *, pending: bool = False, plan: str = "") -> list[str]:
+    """The verbs that make sense in `phase`, in the table's order: its transitions (not the
+    engine's own), the plan verbs while weights move, approve/deny while a request waits."""
+    if phase is None or phase in TERMINAL:
+        return ["start"]
+    now = set(allowed_verbs(phase)) - INTERNAL_VERBS
+    if phase in WEIGHTS_UNLOCKED:
+        now.add({"running": "pause", "paused": "resume"}.get(plan, "auto"))
+    if pending:
+        now |= {"approve", "deny"}
+    return [v for v in VERBS if v in now and v not in ALWAYS]
+
+
+def help_now(phase: Phase | None, *, pending: bool = False, plan: str = "") -> str:
+    """`/migrate help`: what can be done now, Rollback always, then where to find the rest."""
+    if phase is None or phase in TERMINAL:
+        head = "*migrate-bot*: no migration is running in this channel. Start one:"
+    else:
+        head = f"*What you can do now* (the migration is {phase.value}):"
+    room = HELP_LINES - 1 - len(ALWAYS) - 1
+    lines = [head, *(_line(v) for v in verbs_now(phase, pending=pending, plan=plan)[:room])]
+    lines += [_line(v) for v in ALWAYS] + [FOOTER]
+    return "\n".join(lines)
+
+
+def _line(verb: str) -> str:
+    spec = VERBS[verb]
+    return f"• `{spec.example}`: {spec.summary}"

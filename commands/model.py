@@ -129,6 +129,7 @@ class Migration:
     method: str = ""  # "slb" or "dns"
     slb: SlbChoice | None = None
     domains: tuple[str, ...] = ()
+    dns: dict[str, Any] = field(default_factory=dict)  # DNS method: commands.dns_plan.DnsChoice as a dict
     mse_weight: int = 0
     nginx_weight: int = DEFAULT_NGINX_WEIGHT
     last_weight_change_at: float = 0.0

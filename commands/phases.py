@@ -79,7 +79,7 @@ DECISION_VERBS = frozenset({"approve", "deny"})
 NEXT_STEP: dict[Phase, str] = {
     Phase.DRAFT: "the gateway is being attached; wait, or `/migrate abort`",
     Phase.LISTENING: "`/migrate check` to check the routes",
-    Phase.CHECKED: "`/migrate method slb service=NS/NAME` or `/migrate method dns domains=...`",
+    Phase.CHECKED: "`/migrate method slb service=NS/NAME` or `/migrate method dns`",
     Phase.METHOD_CHOSEN: "`/migrate switch` (steps 4a and 4b)",
     Phase.SWITCHED: "`/migrate weight 1` to send the first traffic to MSE",
     Phase.SHIFTING: "raise the weight step by step, then `/migrate verify`",

@@ -27,6 +27,7 @@ class Ingress:
     paths: tuple[tuple[str, str, str], ...] = ()  # (host, path, pathType)
     tls_hosts: tuple[str, ...] = ()
     class_source: str = "spec"  # spec | annotation | default
+    addresses: tuple[str, ...] = ()  # status.loadBalancer.ingress: where the controller serves it (ip or hostname)
     backends: tuple[str, ...] = ()  # the Service each path sends to, in `paths` order ("" for a resource backend)
 
 
@@ -179,6 +180,7 @@ class DnsRecord:
     weight: int = 1
     enabled: bool = True
     ttl: int = 600
+    line: str = "default"  # the resolution line (answers by the client's network); weights are per line
 
 
 # ---- ports --------------------------------------------------------------------------------
@@ -262,16 +264,25 @@ class LoadBalancerPort(Protocol):
 class DnsPort(Protocol):
     """Weighted DNS records (Alibaba Cloud DNS): one name, several A records, each with a weight.
 
-    Promises: `add_record` returns the existing record when one with that value exists.
+    Promises: `records` lists every record of the name (all types, all lines); `add_record`
+    returns the existing record when one with that type, value and line exists; `weighted`
+    reads the name's weighted-round-robin flag for one type and line, `set_weighted` sets it;
+    `set_ttl` changes a record's TTL only (UpdateDomainRecord, which needs the record's RR,
+    type and value again).
     """
 
     def zone_for(self, *, domain: str) -> str | None: ...
 
     def records(self, *, domain: str) -> list[DnsRecord]: ...
 
-    def add_record(self, *, domain: str, type: str, value: str, enabled: bool) -> DnsRecord: ...
+    def add_record(self, *, domain: str, type: str, value: str, enabled: bool, ttl: int = 600,
+                   line: str = "default") -> DnsRecord: ...
 
-    def set_weighted(self, *, domain: str, on: bool) -> None: ...
+    def weighted(self, *, domain: str, type: str = "A", line: str = "default") -> bool: ...
+
+    def set_weighted(self, *, domain: str, on: bool, type: str = "A", line: str = "default") -> None: ...
+
+    def set_ttl(self, *, record: DnsRecord, ttl: int) -> None: ...
 
     def set_weight(self, *, record_id: str, weight: int) -> None: ...
 

@@ -22,7 +22,14 @@ def method_line(m: Migration) -> str:
         return f"SLB reuse: {s.slb_id} listeners {', '.join(s.listeners())}{kept}, Service {s.namespace}/{s.service}"
     if m.method == "dns":
         return f"DNS: {', '.join(m.domains)}"
+
     return "not chosen yet"
+
+
+def dwell_for(m: Migration, policy: Policy) -> float:
+    """Seconds between increases: the policy's dwell, and for DNS at least the largest TTL the last
+    step changed (a resolver may answer from its cache that long)."""
+    return max(policy.dwell_seconds, float(m.observed.get("ttl", 0) if m.method == "dns" else 0))
 
 
 def held(m: Migration) -> tuple[float, int, int]:
@@ -32,7 +39,7 @@ def held(m: Migration) -> tuple[float, int, int]:
     share on any listener.
     """
     seen = m.observed
-    if m.method == "slb" and seen.get("groups"):
+    if (m.method == "slb" and seen.get("groups")) or (m.method == "dns" and seen.get("hosts")):
         return float(seen["share"]), int(seen["mse"]), int(seen["nginx"])
     return m.weights.share, m.mse_weight, m.nginx_weight
 
@@ -69,7 +76,7 @@ def plan_line(m: Migration) -> str:
 def next_increase_line(m: Migration, *, now: float, policy: Policy) -> str:
     if m.phase not in WEIGHTS_UNLOCKED:
         return ""
-    left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=policy.dwell_seconds)
+    left = dwell_left(last_change_at=m.last_weight_change_at, now=now, dwell_seconds=dwell_for(m, policy))
     if left <= 0:
         return "Next weight increase: allowed now."
     return f"Next weight increase: in {format_duration(left)} (at {clock_time(now + left)})."
@@ -84,6 +91,10 @@ def status_text(m: Migration, *, now: float, policy: Policy) -> str:
     drift = drift_line(m)
     if drift:
         lines.append(drift)
+    if m.method == "dns" and len(m.observed.get("hosts", {})) > 1:
+        from commands.dns import host_lines
+
+        lines.append("Per name: " + "; ".join(host_lines(m.observed)))
     if gates_line(m):
         lines.append(f"Gates: {gates_line(m)}")
     plan = plan_line(m)
@@ -110,6 +121,34 @@ def history_text(m: Migration, events: list[Event]) -> str:
         move = f"{e.phase_before} → {e.phase_after}" if e.phase_before != e.phase_after else e.phase_after
         lines.append(f"{clock_time(e.at)} · {e.user} · {e.verb} · {move} · {e.result}")
     return "\n".join(lines)
+
+
+#: The next step as a verb that takes nothing more, by phase: the card offers it as a button. Phases
+#: whose next step needs parameters (`method ...`) or a choice of share (the weight steps) have none.
+NEXT_VERB: dict[Phase, str] = {
+    Phase.LISTENING: "check",
+    Phase.METHOD_CHOSEN: "switch",
+    Phase.SHIFTING: "verify",
+    Phase.VERIFIED: "cutover",
+    Phase.CUT_OVER: "complete",
+}
+
+
+def next_verb(m: Migration) -> str:
+    """The verb a "Next" button runs now; none while a step runs or a request waits for approval."""
+    if m.intent is not None or m.pending_approval:
+        return ""
+    return NEXT_VERB.get(m.phase, "")
+
+
+def read_back_share(m: Migration) -> float | None:
+    """MSE's share as last read back from the providers, the lowest group's or name's (never
+    overstated); None when nothing has been read back yet."""
+    seen = m.observed
+    read_back = seen.get("groups") if m.method == "slb" else seen.get("hosts") if m.method == "dns" else None
+    if read_back and "share" in seen:
+        return float(seen["share"])
+    return None
 
 
 def is_done(m: Migration) -> bool:

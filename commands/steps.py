@@ -13,11 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from commands import ccm, slb
+from commands import ccm, dns, slb
 from commands.errors import ProviderError
 from commands.model import Migration, StepIntent
-from commands.ports import DnsRecord, World
-from commands.traffic import mse_share
+from commands.ports import World
 
 
 @dataclass(frozen=True)
@@ -61,26 +60,32 @@ def switch_slb(world: World, m: Migration, intent: StepIntent, /, *, guard: Guar
 
 
 def switch_dns(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
-    """DNS method: a disabled MSE record next to each domain's records, with weighted round robin on."""
-    gw = world.gateway.get_gateway(gateway_id=m.gateway)
-    if gw is None:
-        raise ProviderError(f"gateway {m.gateway} no longer exists", code="GatewayNotFound")
-    added: dict[str, str] = {}
-    manual: list[str] = []
-    for domain in m.domains:
-        if not world.dns.zone_for(domain=domain):
-            manual.append(f"{domain} A {gw.slb_address}")
-            continue
-        world.dns.set_weighted(domain=domain, on=True)
-        rec = world.dns.add_record(domain=domain, type="A", value=gw.slb_address, enabled=False)
-        added[domain] = rec.id
-    saved = {**m.saved, **intent.args["saved"], "dns_added": added, "dns_manual": manual}
-    text = f"MSE records added (disabled) for {', '.join(added) or 'no hosted domain'}"
+    """DNS method: a disabled MSE record next to NGINX's under each hosted name, weighted round robin on."""
+    m = dataclasses.replace(m, saved={**m.saved, **intent.args["saved"]})
+    added, ttl = dns.switch(world, m)
+    observed = dns.observe(world, m, ttl=ttl)
+    c = dns.choice(m)
+    text = f"MSE records added (disabled) for {', '.join(added) or 'no hosted name'}; weighted round robin on"
+    manual = dns.by_hand(world, m, mse=0, nginx=100)
     if manual:
-        names = [line.split(" ")[0] for line in manual]
-        text += (f"; create by hand at your DNS provider: {'; '.join(manual)} "
-                 f"(now: {manual_state(world, m, names)})")
-    return StepResult(text, {"saved": saved, "mse_weight": 0, "nginx_weight": 100})
+        text += f"; at your DNS provider, create by hand (disabled, or not yet): {'; '.join(manual)}"
+    if c.left_out:
+        text += f"; left on NGINX as chosen: {', '.join(c.left_out)}"
+    return StepResult(text, {"saved": {**m.saved, "dns_added": added}, "mse_weight": 0, "nginx_weight": 100,
+                             "observed": observed})
+
+
+def lower_ttls(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
+    """`method dns ttl=N`: NGINX's records lowered to N seconds before anything else changes. The
+    TTLs as found were read before the intent, so an abort after a failure halfway gives them back."""
+    ttl = int(intent.args["ttl"])
+    found = {**intent.args["saved"]["dns_ttls"], **m.saved.get("dns_ttls", {})}  # a first lowering's originals win
+    m = dataclasses.replace(m, saved={**m.saved, "dns_ttls": found})
+    lowered = dns.lower_ttls(world, m, ttl)
+    longest = max(lowered.values(), default=0)
+    text = (f"TTL of {len(lowered)} NGINX record(s) lowered to {ttl}s (was up to {longest}s)" if lowered
+            else f"every NGINX record already has a TTL of {ttl}s or less")
+    return StepResult(text, {"saved": {**m.saved, "dns_ttls": lowered}})
 
 
 def weights(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
@@ -90,64 +95,18 @@ def weights(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard =
         observed = slb.shift(world, m, mse=mse, nginx=nginx, nginx_first=bool(intent.args.get("nginx_first")))
         text = f"SLB holds {slb.describe(observed)}"
     else:
-        _dns_weights(world, m, mse=mse, nginx=nginx)
-        observed = read_dns_weights(world, m)
-        text = f"DNS records set: MSE {mse} / NGINX {nginx}" + _by_hand(world, m, "set the same weights for")
+        observed = dns.shift(world, m, mse=mse, nginx=nginx, nginx_first=bool(intent.args.get("nginx_first")))
+        text = f"DNS serves {dns.describe(observed)}" + _by_hand(world, m, mse=mse, nginx=nginx)
     if intent.args.get("gates"):
         observed = {**observed, "gates": intent.args["gates"]}  # the gate values the increase was decided on
     return StepResult(text, {"mse_weight": mse, "nginx_weight": nginx, "observed": observed})
 
 
-def _dns_weights(world: World, m: Migration, *, mse: int, nginx: int) -> None:
-    """The MSE record of each domain gets `mse`, the others `nginx`; a 0 disables (DNS weights start at 1)."""
-    added: dict[str, str] = m.saved.get("dns_added", {})
-    for domain, record_id in added.items():
-        # The side that leaves goes last, so a name never has no enabled address record.
-        records = sorted(world.dns.records(domain=domain), key=lambda r: (r.id == record_id) != (mse > 0))
-        for rec in records:
-            _reach_record(world, rec, mse if rec.id == record_id else nginx)
-
-
-def _reach_record(world: World, rec: DnsRecord, weight: int) -> None:
-    if weight == 0:
-        if rec.enabled:
-            world.dns.set_enabled(record_id=rec.id, enabled=False)
-        return
-    if rec.weight != weight:
-        world.dns.set_weight(record_id=rec.id, weight=weight)
-    if not rec.enabled:
-        world.dns.set_enabled(record_id=rec.id, enabled=True)
-
-
-def _by_hand(world: World, m: Migration, what: str) -> str:
-    """Domains not hosted in Alibaba Cloud DNS: the bot cannot change them, so it says so each
-    time, with what those names resolve to now (read where it can: public resolution)."""
-    manual = [line.split(" ")[0] for line in m.saved.get("dns_manual", [])]
-    if not manual:
-        return ""
-    return f"; at your DNS provider, {what} {', '.join(manual)} by hand ({manual_state(world, m, manual)})"
-
-
-def manual_state(world: World, m: Migration, domains: list[str]) -> str:
-    """`www.x.org: MSE record seen (47.1.2.3, 10.0.0.1)` or `...: MSE record not seen yet`, per domain."""
-    gw = world.gateway.get_gateway(gateway_id=m.gateway)
-    parts = []
-    for domain in domains:
-        seen = world.resolver.addresses(domain=domain)
-        state = "MSE record seen" if gw is not None and gw.slb_address in seen else "MSE record not seen yet"
-        parts.append(f"{domain}: {state}, resolves to {', '.join(seen) or 'nothing'}")
-    return "; ".join(parts)
-
-
-def read_dns_weights(world: World, m: Migration) -> dict[str, Any]:
-    added: dict[str, str] = m.saved.get("dns_added", {})
-    per_domain = {}
-    for domain, record_id in added.items():
-        live = [r for r in world.dns.records(domain=domain) if r.enabled]
-        mse = sum(r.weight for r in live if r.id == record_id)
-        other = sum(r.weight for r in live if r.id != record_id)
-        per_domain[domain] = round(mse_share(mse, other), 2)
-    return {"domains": per_domain}
+def _by_hand(world: World, m: Migration, *, mse: int, nginx: int) -> str:
+    """Names not hosted in Alibaba Cloud DNS: the bot cannot change them, so it says each time what
+    to set there by hand, and what a resolver returns for them now."""
+    manual = dns.by_hand(world, m, mse=mse, nginx=nginx)
+    return f"; at your DNS provider, set by hand: {'; '.join(manual)}" if manual else ""
 
 
 def cutover(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
@@ -164,10 +123,9 @@ def cutover(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard =
         if kept:
             text += f"; still on NGINX as chosen: {', '.join(kept)}"
     else:
-        _dns_weights(world, m, mse=mse, nginx=0)
-        observed = read_dns_weights(world, m)
-        text = "NGINX DNS records disabled; the names the bot manages resolve to the MSE gateway only"
-        text += _by_hand(world, m, "disable the NGINX records of")
+        observed = dns.cutover(world, m, mse=mse, guard=guard)
+        text = f"NGINX's DNS records disabled; DNS serves {dns.describe(observed)}"
+        text += _by_hand(world, m, mse=mse, nginx=0)
     return StepResult(text, {"mse_weight": mse, "nginx_weight": 0, "observed": observed})
 
 
@@ -182,6 +140,11 @@ def complete(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard 
                                 temporary=False, next_step="`/migrate complete` without `delete-service=yes`")
         deleted = world.cluster(m.cluster).delete_service(namespace=m.slb.namespace, name=m.slb.service)
         text += f"; Service {m.slb.namespace}/{m.slb.service} {'deleted' if deleted else 'was already gone'}"
+    elif m.method == "dns":
+        if dns.restore_ttls(world, m):
+            text += "; the TTLs lowered at `method` are restored"
+        text += ("; NGINX's records stay, disabled, for a rollback by hand; delete them when you choose, then the "
+                 "NGINX Ingress Controller can go")
     elif m.slb is not None and m.slb.kept:
         text += (f"; {', '.join(m.slb.kept)} still send to NGINX: keep the NGINX Ingress Controller and its "
                  "Service until they move too")
@@ -196,38 +159,19 @@ def restore(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard =
     saved = m.saved
     if m.method == "slb" and m.slb is not None and "annotations" in saved:
         done += slb.restore(world, m)
-    if m.method == "dns" and "dns_nginx" in saved:
-        _restore_dns(world, m, saved["dns_nginx"])
-        done.append("MSE DNS records removed, NGINX records restored")
+    if m.method == "dns":
+        done += dns.restore(world, m)
     if saved.get("listen_created"):
         world.gateway.unlisten(gateway_id=m.gateway, cluster=m.cluster)
         done.append("gateway stopped listening")
     return StepResult("restored: " + (", ".join(done) or "nothing had changed"), {"mse_weight": 0, "observed": {}})
 
 
-def _restore_dns(world: World, m: Migration, originals: dict[str, list[dict[str, Any]]]) -> None:
-    """Every record that was not there before the switch and points at the gateway goes; the
-    originals get back their weight and state. Works from the originals alone, so a switch that
-    stopped halfway (its new record ids never recorded) is undone too."""
-    gw = world.gateway.get_gateway(gateway_id=m.gateway)
-    for domain in m.domains:
-        before = {r["id"]: r for r in originals.get(domain, [])}
-        for rec in world.dns.records(domain=domain):
-            if rec.id not in before:
-                if gw is not None and rec.value == gw.slb_address:
-                    world.dns.delete_record(record_id=rec.id)
-                continue
-            want = before[rec.id]
-            if rec.weight != want["weight"]:
-                world.dns.set_weight(record_id=rec.id, weight=want["weight"])
-            if rec.enabled != want["enabled"]:
-                world.dns.set_enabled(record_id=rec.id, enabled=want["enabled"])
-
-
 STEPS: dict[str, StepFn] = {
     "listen": listen,
     "switch_slb": switch_slb,
     "switch_dns": switch_dns,
+    "lower_ttls": lower_ttls,
     "weights": weights,
     "cutover": cutover,
     "complete": complete,

@@ -7,6 +7,7 @@
     {p}:channel:{channel}         string: id of the active migration coordinated in that channel
     {p}:channel:{channel}:latest  string: id of the last migration of that channel (for status/history)
     {p}:active                    set: ids of active migrations (reconciled at start-up)
+    {p}:finished                  sorted set: ids of finished migrations scored by when they finished (App Home)
     {p}:approvals:pending         sorted set: "{id}/{req}" scored by expiry time
     {p}:idem:{key}                string: a delivery already handled, and its answer
 
@@ -45,6 +46,9 @@ class Keys:
 
     def active(self) -> str:
         return f"{self.prefix}:active"
+
+    def finished(self) -> str:
+        return f"{self.prefix}:finished"
 
     def pending_approvals(self) -> str:
         return f"{self.prefix}:approvals:pending"

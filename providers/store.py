@@ -20,6 +20,8 @@ from commands.model import Approval, Event, Migration
 from providers.keys import Keys
 
 MAX_EVENTS = 10_000
+#: Finished migrations kept in the index the App Home reads (the records themselves stay).
+FINISHED_KEPT = 200
 CLAIM_MARK = "claimed:"  # an idempotency key claimed but not yet answered (never valid JSON)
 CHANGED = "The migration changed while this request was handled; run `/migrate status` and try again."
 
@@ -73,7 +75,23 @@ class RedisStore:
     def active_migrations(self) -> list[Migration]:
         with _available():
             ids = sorted(self.r.smembers(self.k.active()))
-        return [m for m in (self.load(i) for i in ids) if m is not None]
+        return self._load_all(ids)
+
+    def finished_migrations(self, *, limit: int = 20) -> list[tuple[Migration, float]]:
+        """The last `limit` migrations to finish, newest first, with when each finished: read from
+        an index kept in the same transaction as the change that finished them (no scan)."""
+        with _available():
+            pairs = self.r.zrevrange(self.k.finished(), 0, max(0, limit - 1), withscores=True)
+        at = {mid: float(score) for mid, score in pairs}
+        return [(m, at[m.id]) for m in self._load_all([mid for mid, _ in pairs])]
+
+    def _load_all(self, ids: list[str]) -> list[Migration]:
+        """Records for `ids` in one round trip, in order; ids whose record is gone are left out."""
+        with _available(), self.r.pipeline(transaction=False) as pipe:
+            for mid in ids:
+                pipe.hget(self.k.record(mid), "data")
+            raws = pipe.execute() if ids else []
+        return [Migration.from_dict(json.loads(raw)) for raw in raws if raw]
 
     def approval(self, migration_id: str, approval_id: str) -> Approval | None:
         with _available():
@@ -150,6 +168,8 @@ class RedisStore:
                     pipe.delete(self.k.cluster_lock(new.cluster))
                     pipe.delete(self.k.channel(new.channel))
                     pipe.srem(self.k.active(), new.id)
+                    pipe.zadd(self.k.finished(), {new.id: event.at}, nx=True)  # when it first finished
+                    pipe.zremrangebyrank(self.k.finished(), 0, -FINISHED_KEPT - 1)
                 self._append(pipe, new, event)
                 pipe.execute()
             except redis.WatchError:

@@ -51,7 +51,8 @@ def _meta(name: str, namespace: str | None, labels: dict[str, str] | None,
 def ingress_json(namespace: str, name: str, *, ingress_class: str | None = None,
                  annotations: dict[str, str] | None = None, labels: dict[str, str] | None = None,
                  rules: dict[str, list[str]] | None = None, tls: list[str] | None = None,
-                 path_type: str = "Prefix", service: str = "web") -> dict[str, Any]:
+                 path_type: str = "Prefix", addresses: list[str] | None = None,
+                 service: str = "web") -> dict[str, Any]:
     """An Ingress: `rules` maps each host to its paths, all sent to Service `service:80`."""
     backend = {"service": {"name": service, "port": {"number": 80}}}
     spec: dict[str, Any] = {"rules": [{"host": host, "http": {"paths": [
@@ -62,7 +63,7 @@ def ingress_json(namespace: str, name: str, *, ingress_class: str | None = None,
     if tls:
         spec["tls"] = [{"hosts": list(tls), "secretName": f"{name}-tls"}]
     return {"apiVersion": f"{NET}/v1", "kind": "Ingress", "metadata": _meta(name, namespace, labels, annotations),
-            "spec": spec, "status": {"loadBalancer": {}}}
+            "spec": spec, "status": {"loadBalancer": {"ingress": [{"ip": a} for a in addresses or []]}}}
 
 
 def ingress_class_json(name: str, *, default: bool = False, controller: str = "k8s.io/ingress-nginx") -> dict[str, Any]:

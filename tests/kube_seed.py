@@ -28,7 +28,7 @@ def seed_from_sim(api: KubeApiServer, cluster: dict[str, Any]) -> None:
             services |= {p["service"] for p in rule.get("paths", []) if p.get("service")}
         api.add_ingress(ingress_json(raw["namespace"], raw["name"], ingress_class=raw.get("ingress_class"),
                                      annotations=raw.get("annotations"), rules=rules, tls=raw.get("tls"),
-                                     service=min(services) if services else "web"))
+                                     addresses=raw.get("addresses"), service=min(services) if services else "web"))
     for key, data in (cluster.get("config_maps") or {}).items():
         api.add_config_map(config_map_json(*key.split("/", 1), {str(k): str(v) for k, v in data.items()}))
     for key, dep in (cluster.get("deployments") or {}).items():

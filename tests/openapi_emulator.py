@@ -156,8 +156,11 @@ class CloudState:
         self.records: dict[str, dict[str, Any]] = {}
         for rec in seed["dns"]["records"].values():
             rid = str(self.new_id())
-            self.records[rid] = {**rec, "id": rid}
+            self.records[rid] = {"line": "default", **rec, "id": rid}
+        #: Weighted round robin, per name, record type and line: `"www.example.com|A|default": True`.
         self.weighted: dict[str, bool] = dict(seed["dns"].get("weighted", {}))
+        #: Names hosted at another DNS provider, as a resolver sees them (`{name: [addresses]}`).
+        self.elsewhere: dict[str, list[str]] = copy.deepcopy(seed["dns"].get("elsewhere") or {})
 
     def new_id(self) -> int:
         self.next_id += 1
@@ -772,13 +775,38 @@ def set_vgroup(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
 
 
 # ---- DNS ------------------------------------------------------------------------------------
+# Rules modelled (Alibaba Cloud DNS documentation): weights apply among records of one name, type
+# and line, only to A, AAAA and CNAME records ("Weight configuration"); the weighted-round-robin
+# flag is set per name, type and line (SetDNSSLBStatus: SubDomain, Type, Line) and read back with
+# DescribeDNSSLBSubDomains; a CNAME shares its name and line with no A or AAAA record ("DNS record
+# conflict rules", DomainRecordConflict); UpdateDomainRecord takes RR, Type and Value again with
+# the TTL (its API reference: all three required). That it refuses a write that changes nothing
+# with DomainRecordDuplicate is INFERENCE from the action's error codes: the adapter takes it as done.
+
+WEIGHTED_TYPES = ("A", "AAAA", "CNAME")
+ADDRESS_TYPES = ("A", "AAAA")
+
+
+def _sub_name(sub: str) -> str:
+    return sub[2:] if sub.startswith("@.") else sub
+
 
 def _record_view(s: CloudState, r: dict[str, Any]) -> dict[str, Any]:
     zone = s.zone(r["domain"]) or r["domain"]
     rr = "@" if r["domain"] == zone else r["domain"][: -len(zone) - 1]
-    return {"RecordId": r["id"], "RR": rr, "DomainName": zone, "Type": r["type"], "Value": r["value"],
-            "TTL": int(r.get("ttl", 600)), "Line": "default", "Status": "ENABLE" if r["enabled"] else "DISABLE",
-            "Weight": int(r["weight"]), "Locked": False}
+    view = {"RecordId": r["id"], "RR": rr, "DomainName": zone, "Type": r["type"], "Value": r["value"],
+            "TTL": int(r.get("ttl", 600)), "Line": r.get("line", "default"),
+            "Status": "ENABLE" if r["enabled"] else "DISABLE", "Weight": int(r["weight"]), "Locked": False}
+    if r.get("priority") is not None:
+        view["Priority"] = int(r["priority"])
+    return view
+
+
+def _weighted(s: CloudState, name: str, type: str, line: str) -> bool:
+    key = f"{name}|{type.upper()}|{line}"
+    if key in s.weighted:
+        return s.weighted[key]
+    return bool(s.weighted.get(name)) and type.upper() == "A" and line == "default"  # an old seed's flag
 
 
 @action("dns", "DescribeDomains", "PageNumber PageSize KeyWord SearchMode GroupId ResourceGroupId Starmark")
@@ -802,12 +830,20 @@ def describe_domain_info(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
 @action("dns", "DescribeSubDomainRecords", "SubDomain DomainName Type Line PageNumber PageSize")
 def describe_sub_domain_records(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     _need(q, "SubDomain")
-    name = q["SubDomain"][2:] if q["SubDomain"].startswith("@.") else q["SubDomain"]
+    name = _sub_name(q["SubDomain"])
     rows = [_record_view(s, r) for r in s.records.values()
-            if r["domain"] == name and q.get("Type", r["type"]) == r["type"]]
+            if r["domain"] == name and q.get("Type", r["type"]) == r["type"]
+            and q.get("Line", r.get("line", "default")) == r.get("line", "default")]
     page, size = int(q.get("PageNumber", 1)), int(q.get("PageSize", 20))
     return {"DomainRecords": {"Record": rows[(page - 1) * size: page * size]}, "TotalCount": len(rows),
             "PageNumber": page, "PageSize": size}
+
+
+def _conflict(s: CloudState, name: str, type: str, line: str, skip: str = "") -> None:
+    kinds = {r["type"] for r in s.records.values()
+             if r["domain"] == name and r.get("line", "default") == line and r["id"] != skip}
+    if (type in ADDRESS_TYPES and "CNAME" in kinds) or (type == "CNAME" and kinds & set(ADDRESS_TYPES)):
+        raise ApiError(400, "DomainRecordConflict", "The DNS record conflicts with other records.")
 
 
 @action("dns", "AddDomainRecord", "DomainName RR Type Value TTL Line Priority")
@@ -816,25 +852,72 @@ def add_domain_record(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     if q["DomainName"] not in s.zones:
         raise ApiError(400, "InvalidDomainName.NoExist", "The specified domain name does not exist.")
     name = q["DomainName"] if q["RR"] == "@" else f"{q['RR']}.{q['DomainName']}"
+    line = q.get("Line", "default")
     for r in s.records.values():
-        if r["domain"] == name and r["type"] == q["Type"] and r["value"] == q["Value"]:
+        if r["domain"] == name and r["type"] == q["Type"] and r["value"] == q["Value"] \
+                and r.get("line", "default") == line:
             raise ApiError(400, "DomainRecordDuplicate", "The DNS record already exists.")
+    _conflict(s, name, q["Type"], line)
     rid = str(s.new_id())
     s.records[rid] = {"id": rid, "domain": name, "type": q["Type"], "value": q["Value"], "weight": 1,
-                      "enabled": True, "ttl": int(q.get("TTL", 600))}
+                      "enabled": True, "ttl": int(q.get("TTL", 600)), "line": line}
     return {"RecordId": rid}
+
+
+@action("dns", "UpdateDomainRecord", "RecordId RR Type Value TTL Line Priority")
+def update_domain_record(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    _need(q, "RecordId", "RR", "Type", "Value")
+    r = s.record(q["RecordId"])
+    zone = s.zone(r["domain"]) or r["domain"]
+    name = zone if q["RR"] == "@" else f"{q['RR']}.{zone}"
+    want = {"domain": name, "type": q["Type"], "value": q["Value"], "ttl": int(q.get("TTL", r.get("ttl", 600))),
+            "line": q.get("Line", r.get("line", "default"))}
+    if all(r.get(k) == v for k, v in want.items()):
+        raise ApiError(400, "DomainRecordDuplicate", "The DNS record already exists.")
+    _conflict(s, name, q["Type"], want["line"], skip=r["id"])
+    r.update(want)
+    return {"RecordId": q["RecordId"]}
 
 
 @action("dns", "SetDNSSLBStatus", "SubDomain DomainName Open Type Line")
 def set_dnsslb_status(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     _need(q, "SubDomain")
-    name = q["SubDomain"][2:] if q["SubDomain"].startswith("@.") else q["SubDomain"]
+    name = _sub_name(q["SubDomain"])
     if not s.zone(name):
         raise ApiError(400, "InvalidDomainName.NoExist", "The specified domain name does not exist.")
+    type, line = q.get("Type", "A").upper(), q.get("Line", "default")
+    if type not in WEIGHTED_TYPES:
+        raise ApiError(400, "InvalidParameter.Type", "Weights apply to A, AAAA and CNAME records only.")
     opened = q.get("Open", "true").lower() != "false"
-    s.weighted[name] = opened
-    count = sum(1 for r in s.records.values() if r["domain"] == name and r["type"] == q.get("Type", "A"))
+    s.weighted[f"{name}|{type}|{line}"] = opened
+    count = sum(1 for r in s.records.values()
+                if r["domain"] == name and r["type"] == type and r.get("line", "default") == line)
     return {"Open": opened, "RecordCount": count}
+
+
+@action("dns", "DescribeDNSSLBSubDomains", "DomainName Rr PageNumber PageSize")
+def describe_dnsslb_sub_domains(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
+    """Names with more than one record of a weighted type, and their flags (per type, per line)."""
+    _need(q, "DomainName")
+    zone = q["DomainName"]
+    if zone not in s.zones:
+        raise ApiError(400, "InvalidDomainName.NoExist", "The specified domain name does not exist.")
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in s.records.values():
+        if s.zone(r["domain"]) == zone and r["type"] in WEIGHTED_TYPES:
+            rr = "@" if r["domain"] == zone else r["domain"][: -len(zone) - 1]
+            if q.get("Rr", rr) == rr:
+                groups.setdefault((r["domain"], r["type"]), []).append(r)
+    rows = []
+    for (name, type), recs in sorted(groups.items()):
+        lines = sorted({r.get("line", "default") for r in recs})
+        rows.append({"SubDomain": f"@.{name}" if name == zone else name, "Type": type, "RecordCount": len(recs),
+                     "Open": _weighted(s, name, type, "default"),
+                     "LineAlgorithms": {"LineAlgorithm": [{"Line": ln, "Open": _weighted(s, name, type, ln)}
+                                                          for ln in lines]}})
+    page, size = int(q.get("PageNumber", 1)), int(q.get("PageSize", 20))
+    return {"SlbSubDomains": {"SlbSubDomain": rows[(page - 1) * size: page * size]}, "TotalCount": len(rows),
+            "PageNumber": page, "PageSize": size}
 
 
 @action("dns", "UpdateDNSSLBWeight", "RecordId Weight")
@@ -864,6 +947,24 @@ def delete_domain_record(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
     return {"RecordId": q["RecordId"]}
 
 
+class PublicResolver:
+    """What a resolver on the internet gets for a name (ResolverPort) from the emulated Alibaba Cloud
+    DNS: the enabled A records on the default line, leaving out those weighted 0 ("Weight
+    configuration": a record at weight 0 is never returned); names hosted elsewhere from the seed."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.state = emulator.state
+
+    def addresses(self, *, domain: str) -> list[str]:
+        s = self.state
+        with s.lock:
+            if s.zone(domain):
+                return sorted({r["value"] for r in s.records.values()
+                               if r["domain"] == domain and r["enabled"] and r["type"] == "A"
+                               and r.get("line", "default") == "default" and int(r["weight"]) > 0})
+            return sorted(s.elsewhere.get(domain, []))
+
+
 # ---- the server -----------------------------------------------------------------------------
 
 class Emulator:
@@ -874,7 +975,9 @@ class Emulator:
                  host: str = "127.0.0.1", port: int = 0, retry_after_ms: int = 20, rng_seed: int = 7,
                  latency_s: float = 0.0) -> None:
         data = seed if isinstance(seed, dict) else load_seed(seed)
-        self.latency_s = latency_s  # added to every answer: a regional API is tens of ms away, not one
+        # A regional API's round trip, tens of ms: half before the request is handled (its way there),
+        # half before the answer leaves (its way back), so "the emulator received it" includes the first.
+        self.latency_s = latency_s
         self.state = CloudState(data, region)
         self.keys = {access_key_id: access_key_secret}
         self.region = region
@@ -1026,7 +1129,7 @@ class Emulator:
                     if watched:
                         self._check_weighted(name, before)
             if self.latency_s:
-                time.sleep(self.latency_s)
+                time.sleep(self.latency_s / 2)
             return 200, extra, {"RequestId": request_id, **answer}
         except BusinessError as err:
             return 200, extra, {"RequestId": request_id, "Success": False, "Code": err.status,
@@ -1050,6 +1153,8 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if emulator.latency_s:
+                time.sleep(emulator.latency_s / 2)
             status, extra, payload = emulator.handle(self.command, self.path, headers, body)
             data = json.dumps(payload).encode()
             try:

@@ -68,6 +68,7 @@ class SlackStandIn:
         self.groups = groups or {}
         self.uploads: dict[str, Upload] = {}
         self.refusals: dict[str, dict[str, Any]] = {}
+        self.homes: dict[str, dict[str, Any]] = {}  # user id -> the Home tab view last published for them
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._file_ids = itertools.count(1)
@@ -169,6 +170,8 @@ class SlackStandIn:
             return self._upload_url(args)
         if method == "files.completeUploadExternal":
             return self._complete_upload(args)
+        if method == "views.publish":
+            return self._publish_home(args)
         return {"ok": False, "error": "unknown_method"}
 
     def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +212,23 @@ class SlackStandIn:
             self.messages[ts] = {"ts": ts, "channel": channel, "text": args.get("initial_comment", ""), "blocks": [],
                                  "thread_ts": thread_ts or None, "files": answer}
         return {"ok": True, "files": answer}
+
+    def _publish_home(self, args: dict[str, Any]) -> dict[str, Any]:
+        """views.publish: a Home tab per user. Slack refuses a view past its limits with invalid_arguments
+        (docs.slack.dev/reference/views/home-tab-views: at most 100 blocks; reference/block-kit/blocks:
+        section text at most 3,000 characters, a header's 150, a context at most 10 elements)."""
+        view = args.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        if not args.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        blocks = view.get("blocks") or []
+        too_long = [b for b in blocks if (b.get("type") == "section" and len(b["text"]["text"]) > 3000)
+                    or (b.get("type") == "header" and len(b["text"]["text"]) > 150)
+                    or (b.get("type") == "context" and len(b["elements"]) > 10)]
+        if len(blocks) > 100 or too_long:
+            return {"ok": False, "error": "invalid_arguments"}
+        self.homes[args["user_id"]] = view
+        return {"ok": True, "view": {"id": f"V{len(self.homes):08d}", "type": "home", "blocks": blocks}}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self

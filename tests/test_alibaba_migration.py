@@ -1,20 +1,25 @@
 """Whole migrations through the real SDK clients against the emulator, with faults injected
-everywhere, ending in the cloud state the procedure describes. The steps are driven through
-the ports directly (the engine's own tests cover its phases); here the point is that every
-cloud call survives throttling and 5xx and leaves the right state."""
+everywhere, ending in the cloud state the procedure describes. The SLB steps are driven through
+the ports directly (the engine's own tests cover its phases); the DNS method runs through the
+engine. The point is that every cloud call survives throttling and 5xx and leaves the right state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from commands.ccm import CCM_TAGS
+from commands.phases import Phase
 from commands.ports import GatewayJoin
 from commands.traffic import spread
 from providers.alibaba import AlibabaCloud
-from tests.openapi_emulator import Emulator
+from providers.factory import CloudWorld
+from tests.engine_helpers import make_harness
+from tests.openapi_emulator import Emulator, PublicResolver, _record_view
 
 GW, SLB, CLUSTER = "gw-demo", "lb-demo", "demo-cluster"
 
@@ -46,7 +51,8 @@ def test_a_whole_slb_reuse_migration(emu: Emulator, cloud: AlibabaCloud) -> None
     _preflight(cloud)
     source = cloud.gateway.listen(gateway_id=GW, cluster=CLUSTER, ingress_class="nginx")
     assert (source.enable_ingress, source.enable_status) == (True, False)
-    assert {r.host for r in cloud.gateway.routes(gateway_id=GW)} == {"shop.example.com", "api.example.com"}
+    assert {r.host for r in cloud.gateway.routes(gateway_id=GW)} == {
+        "shop.example.com", "api.example.com", "example.com", "www.example.com", "app.example.org"}
 
     lb = cloud.slb.describe(slb_id=SLB)
     assert lb is not None and not any(li.acl_on for li in lb.listeners)
@@ -89,33 +95,64 @@ def test_a_whole_slb_reuse_migration(emu: Emulator, cloud: AlibabaCloud) -> None
     assert sum(emu.calls.values()) > len(emu.calls)  # faults did happen and were retried
 
 
-def test_a_whole_dns_migration(emu: Emulator, cloud: AlibabaCloud) -> None:
-    _preflight(cloud)
-    cloud.gateway.listen(gateway_id=GW, cluster=CLUSTER, ingress_class="nginx")
-    target = cloud.gateway.get_gateway(gateway_id=GW).slb_address  # type: ignore[union-attr]
-    domains = sorted({r.host for r in cloud.gateway.routes(gateway_id=GW)})
-    assert all(cloud.dns.zone_for(domain=d) == "example.com" for d in domains)
-    mse = {d: cloud.dns.add_record(domain=d, type="A", value=target, enabled=False) for d in domains}
-    for d in domains:
-        cloud.dns.set_weighted(domain=d, on=True)
-        nginx = next(r for r in cloud.dns.records(domain=d) if r.value != target)
-        cloud.dns.set_weight(record_id=nginx.id, weight=100)
-        cloud.dns.set_enabled(record_id=mse[d].id, enabled=True)
-    for weight in (5, 50):
-        for d in domains:
-            cloud.dns.set_weight(record_id=mse[d].id, weight=weight)
-    for d in domains:  # rollback, then forward again
-        cloud.dns.set_enabled(record_id=mse[d].id, enabled=False)
-        cloud.dns.set_enabled(record_id=mse[d].id, enabled=True)
-        cloud.dns.set_weight(record_id=mse[d].id, weight=100)
-    for d in domains:  # cutover: NGINX's records stop answering
-        for r in cloud.dns.records(domain=d):
-            if r.value != target:
-                cloud.dns.set_enabled(record_id=r.id, enabled=False)
+def _zone_text(emu: Emulator, keep: Callable[[dict[str, Any]], bool]) -> str:
+    """The records `keep` selects, as DescribeSubDomainRecords shows them, byte for byte."""
+    rows = [_record_view(emu.state, r) for r in emu.state.records.values() if keep(r)]
+    return json.dumps(sorted(rows, key=lambda v: v["RecordId"]), sort_keys=True)
 
+
+def test_a_whole_dns_migration_through_the_engine(redis_url: str, emu: Emulator, cloud: AlibabaCloud) -> None:
+    """`method dns ttl=60` to `complete`, every Alidns call through the real SDK with throttling and
+    5xx injected: only NGINX's A records and MSE's move; everything else stays byte-identical."""
+    world = CloudWorld(gateway=cloud.gateway, slb=cloud.slb, dns=cloud.dns, resolver=PublicResolver(emu),
+                       clusters={CLUSTER: {"sim_seed": ""}})
+    target = cloud.gateway.get_gateway(gateway_id=GW).slb_address  # type: ignore[union-attr]
+
+    def moves(r: dict[str, Any]) -> bool:
+        return r["type"] == "A" and r["value"] in {"47.100.0.10", "47.100.0.11", target}
+
+    untouched = _zone_text(emu, lambda r: not moves(r))
+    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    h.ok("alice", "/migrate method dns ttl=60")
+    assert {r["ttl"] for r in emu.state.records.values() if moves(r)} == {60}
+    h.clock.advance(600)
+    h.ok("alice", "/migrate switch")
+    assert emu.state.weighted["www.example.com|A|default"] is True
+    h.ok("alice", "/migrate weight 100")
+    assert h.migration().observed["hosts"]["www.example.com"]["share"] == 50.0
+    h.clock.advance(60)
+    emu.state.elsewhere["app.example.org"].append(target)  # made by hand at the other provider
+    for line in ("/migrate verify", "/migrate cutover", "/migrate complete"):
+        h.ok("alice", line)
+        h.ok("bob", "/migrate approve")
     emu.clear_faults()
-    for d in domains:
-        live = [(r.value, r.weight) for r in cloud.dns.records(domain=d) if r.enabled]
-        assert live == [(target, 100)]
-        assert len(cloud.dns.records(domain=d)) == 2
-    assert emu.state.weighted == {d: True for d in domains}
+    assert h.migration().phase is Phase.COMPLETED
+    for host in ("example.com", "www.example.com", "shop.example.com", "api.example.com"):
+        assert PublicResolver(emu).addresses(domain=host) == [target]
+    assert {r["ttl"] for r in emu.state.records.values()} == {600}  # the lowered TTLs are back
+    assert _zone_text(emu, lambda r: not moves(r)) == untouched
+    assert sum(emu.calls.values()) > len(emu.calls)  # faults did happen and were retried
+
+
+def test_a_dns_abort_through_the_engine_gives_the_zone_back_byte_for_byte(redis_url: str, emu: Emulator,
+                                                                         cloud: AlibabaCloud) -> None:
+    """Flags as found (the apex weighted already, www not), weights, states, TTLs: all as before."""
+    emu.state.weighted["example.com|A|default"] = True
+    world = CloudWorld(gateway=cloud.gateway, slb=cloud.slb, dns=cloud.dns, resolver=PublicResolver(emu),
+                       clusters={CLUSTER: {"sim_seed": ""}})
+    before = _zone_text(emu, lambda r: True)
+    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
+    h.ok("alice", "/migrate check")
+    h.ok("alice", "/migrate method dns ttl=60")
+    h.clock.advance(600)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 75%")
+    h.ok("alice", "/migrate abort")
+    h.ok("bob", "/migrate approve")
+    emu.clear_faults()
+    assert _zone_text(emu, lambda r: True) == before
+    assert emu.state.weighted["example.com|A|default"] is True
+    assert emu.state.weighted["www.example.com|A|default"] is False

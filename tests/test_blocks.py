@@ -7,7 +7,8 @@ import json
 
 from bot.actions import ActionId, ButtonValue
 from bot.blocks import approval_blocks, next_shares, status_blocks, summary_text
-from commands.model import Approval, Migration, MovedGroup, SlbChoice
+from commands.grammar import parse
+from commands.model import Approval, Migration, MovedGroup, SlbChoice, StepIntent
 from commands.phases import Phase
 from commands.policy import Policy
 
@@ -64,19 +65,47 @@ def test_weight_steps_offer_the_next_shares_as_absolute_targets() -> None:
     assert next_shares(95) == []
 
 
-def test_no_buttons_before_the_switch_or_once_finished() -> None:
+def test_no_buttons_before_the_switch_or_once_finished_unless_the_next_step_is_one() -> None:
     for phase in (Phase.DRAFT, Phase.CHECKED, Phase.COMPLETED, Phase.ABORTED):
         m = migration(phase=phase, mse_weight=100)
         assert buttons(status_blocks(m, now=NOW, policy=POLICY)) == [], phase
 
 
-def test_once_weights_are_locked_only_rollback_remains_and_says_what_it_undoes() -> None:
-    for phase, undone in ((Phase.VERIFIED, "Traffic verification is undone"),
-                          (Phase.CUT_OVER, "The cutover and traffic verification are undone")):
+def test_once_weights_are_locked_rollback_comes_first_and_says_what_it_undoes_then_the_next_step() -> None:
+    for phase, undone, verb in ((Phase.VERIFIED, "Traffic verification is undone", "cutover"),
+                                (Phase.CUT_OVER, "The cutover and traffic verification are undone", "complete")):
         m = migration(phase=phase, mse_weight=100)
         shown = buttons(status_blocks(m, now=NOW, policy=POLICY))
-        assert [b["action_id"] for b in shown] == [ActionId.ROLLBACK], phase
+        assert [b["action_id"] for b in shown] == [ActionId.ROLLBACK, f"{ActionId.NEXT_STEP}:{verb}"], phase
         assert undone in shown[0]["confirm"]["text"]["text"]
+
+
+def next_buttons(m: Migration) -> list[dict]:
+    return [b for b in buttons(status_blocks(m, now=NOW, policy=POLICY))
+            if b["action_id"].startswith(ActionId.NEXT_STEP)]
+
+
+def test_next_is_a_button_where_the_next_step_is_a_verb_without_parameters() -> None:
+    expected = {Phase.DRAFT: None, Phase.LISTENING: "check", Phase.CHECKED: None, Phase.METHOD_CHOSEN: "switch",
+                Phase.SWITCHED: None, Phase.SHIFTING: "verify", Phase.VERIFIED: "cutover",
+                Phase.CUT_OVER: "complete", Phase.COMPLETED: None, Phase.ABORTED: None}
+    for phase, verb in expected.items():
+        m = migration(phase=phase, mse_weight=10, version=4, last_action_at=NOW - 5)
+        shown = next_buttons(m)
+        if verb is None:
+            assert shown == [], phase  # `method ...` and the weight steps need a value: they stay text
+            continue
+        assert [b["action_id"] for b in shown] == [f"{ActionId.NEXT_STEP}:{verb}"], phase
+        assert shown[0]["text"]["text"].startswith("Next: ")
+        assert ButtonValue.decode(shown[0]["value"]) == ButtonValue("m-1", 4, changed=NOW - 5)
+        assert parse(verb).verb == verb  # the verb alone is a whole command
+    assert "Asks for approval" in next_buttons(migration(phase=Phase.VERIFIED))[0]["confirm"]["text"]["text"]
+
+
+def test_no_next_button_while_a_request_waits_or_a_step_runs() -> None:
+    assert next_buttons(migration(phase=Phase.SHIFTING, mse_weight=5, pending_approval="r-1")) == []
+    intent = StepIntent("s-1", "listen", "check", "U1", {}, "checked", NOW)
+    assert next_buttons(migration(phase=Phase.LISTENING, intent=intent)) == []
 
 
 def test_card_shows_each_group_read_back_and_the_lowest_share() -> None:

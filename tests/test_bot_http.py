@@ -133,7 +133,7 @@ def test_a_full_migration_by_two_people_over_http(bot: Bot) -> None:
     decided = bot.slack.wait_for(lambda: not action_ids(bot.slack.messages[request["ts"]])
                                  and bot.slack.messages[request["ts"]], "the request to lose its buttons")
     assert "Approved" in shown(decided) and "<@U0BOB0001>" in shown(decided)
-    assert action_ids(card) == [ActionId.ROLLBACK]  # weights locked: no steps, but the way back stays
+    assert action_ids(card) == [ActionId.ROLLBACK, f"{ActionId.NEXT_STEP}:cutover"]  # weights locked: no steps
 
     for verb, phase in (("cutover", "cut over"), ("complete", "completed")):
         bot.command(ALICE, verb)
@@ -255,7 +255,10 @@ def test_an_unauthorized_tap_on_rollback_is_refused(bot: Bot) -> None:
 def test_help_and_status_with_nothing_running(bot: Bot) -> None:
     bot.command(ALICE, "help")
     help_text = bot.told(ALICE, "/migrate start cluster=")
-    assert "/migrate weight 10" in help_text and "/migrate rollback" in help_text
+    assert "/migrate rollback" in help_text and "/migrate weight 10" not in help_text
+    assert len(help_text.splitlines()) <= 12
+    bot.command(ALICE, "help all")
+    assert "/migrate rollback" in bot.told(ALICE, "/migrate weight 10")
     bot.command(ALICE, "status")
     bot.told(ALICE, "Start one with `/migrate start")
     bot.command(ALICE, "frobnicate")

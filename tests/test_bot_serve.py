@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -44,12 +46,44 @@ def test_bad_settings_exit_non_zero_with_one_line(slack: SlackStandIn, redis_url
     assert "Traceback" not in done.stderr and "xoxb-wrong" not in done.stderr
 
 
-def test_an_unknown_user_group_names_the_setting(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+def test_an_unknown_user_group_is_a_warning_naming_the_setting_and_the_id(slack: SlackStandIn, redis_url: str,
+                                                                          tmp_path: Path) -> None:
+    """A group id that names no group counts as nobody: a warning with the right hint, not a scope hint."""
     config = tmp_path / "migrate.yaml"
-    config.write_text("operators: [S0NOSUCH1]\napprovers: [U0BOB0001]\n")
+    config.write_text("operators: [U0ALICE01, S0NOSUCH1]\napprovers: [U0BOB0001]\n")
     done = run_serve(serve_env(slack, redis_url, config, 3999))
-    assert done.returncode != 0
-    assert "migrate-bot serve: operators: user group S0NOSUCH1 could not be read (no_such_subteam)" in done.stderr
+    assert done.returncode == 0, done.stderr
+    [line] = [ln for ln in done.stderr.splitlines() if "S0NOSUCH1" in ln]
+    assert line.startswith("migrate-bot serve: warning: operators: user group S0NOSUCH1 does not exist")
+    assert "People > User groups" in line and "usergroups:read" not in line
+
+
+def test_every_error_is_said_in_one_run_and_slack_unreachable_names_no_unset_variable(redis_url: str,
+                                                                                     tmp_path: Path) -> None:
+    bare = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    done = run_serve(bare)
+    assert done.returncode == 2
+    errors = [ln.split(": ")[1] for ln in done.stderr.splitlines() if ln.startswith("migrate-bot serve:")]
+    assert errors == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "REDIS_URL", "MIGRATE_CONFIG"], done.stderr
+
+    config = tmp_path / "migrate.yaml"
+    config.write_text("operators: [U0ALICE01]\napprovers: [U0BOB0001]\nrequired_approvals: 0\n"
+                      "dwell_seconds: -1\n")
+    env = {**bare, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "REDIS_URL": "redis://127.0.0.1:1/0",
+           "MIGRATE_CONFIG": str(config)}
+    with socket.socket() as sock:  # a port nobody listens on: the default Slack API is not reached in tests
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    done = run_serve(env)  # the file's two problems, both at once
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("migrate-bot serve:")]
+    assert [ln.split(": ")[1] for ln in lines] == ["required_approvals", "dwell_seconds"], done.stderr
+    config.write_text("operators: [U0ALICE01]\napprovers: [U0BOB0001]\n")
+    done = run_serve({**env, "SLACK_API_URL": f"http://127.0.0.1:{closed}/api/"})
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("migrate-bot serve:")]
+    assert done.returncode == 2 and len(lines) == 2, done.stderr
+    assert lines[0].startswith("migrate-bot serve: REDIS_URL: no Redis answers there")
+    assert lines[1].startswith(f"migrate-bot serve: SLACK_API_URL: the Slack Web API at http://127.0.0.1:{closed}/")
+    assert "Traceback" not in done.stderr
 
 
 def test_check_passes_with_good_settings(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
@@ -121,3 +155,22 @@ def test_check_says_every_warning_in_one_run(slack: SlackStandIn, redis_url: str
     # The tests' throwaway Redis keeps no AOF (or, as the fakeredis stand-in, will not say): warned either way.
     assert any(ln.startswith("migrate-bot serve: warning: REDIS_URL:") for ln in warned)
     assert f"({len(warned)} warning(s) above)" in done.stdout
+
+
+def test_slack_unreachable_without_slack_api_url_names_slack_and_its_address(tmp_path: Path) -> None:
+    """The operator never set SLACK_API_URL: the line must not tell them to fix it."""
+    from slack_sdk import WebClient
+
+    from bot.config import ConfigError, Settings
+    from bot.wiring import _reach_slack
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    client = WebClient(token="xoxb-1", base_url=f"http://127.0.0.1:{closed}/api/", timeout=2)
+    settings = Settings(bot_token="xoxb-1", signing_secret="s", redis_url="redis://x", config_path="c",
+                        providers="sim", operators=("*",), approvers=("*",))
+    with pytest.raises(ConfigError) as err:
+        _reach_slack(client, settings)
+    assert str(err.value).startswith(f"Slack: the Slack Web API at http://127.0.0.1:{closed}/api/ did not answer")
+    assert "SLACK_API_URL" not in str(err.value)

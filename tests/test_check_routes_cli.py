@@ -42,7 +42,7 @@ def add_blocking(api: KubeApiServer) -> None:
 def test_text_report_and_exit_0_without_blocking(api: KubeApiServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert check("--kubeconfig", api.kubeconfig()) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "Route check: 2 Ingresses: 0 blocking, 4 warnings, 3 info"
+    assert out[0] == "Route check: 4 Ingresses: 0 blocking, 4 warnings, 3 info"
     assert out[1].startswith("Top annotations: ")
     assert out[2] == ("Controller ConfigMap: ingress-nginx/ingress-nginx-controller (from --configmap of Deployment "
                       "ingress-nginx/ingress-nginx-controller)")
@@ -57,7 +57,7 @@ def test_json_report_and_exit_1_with_blocking(api: KubeApiServer, capsys: pytest
     code = check("--kubeconfig", api.kubeconfig(), "--format", "json", "--gateway-version", "1.2.25")
     data = json.loads(capsys.readouterr().out)
     assert code == 1
-    assert data["ingresses"] == 3 and data["summary"] == {"blocking": 3, "warning": 4, "info": 3}
+    assert data["ingresses"] == 5 and data["summary"] == {"blocking": 3, "warning": 4, "info": 3}
     blocking = {(f["name"], f["annotation"]) for f in data["findings"] if f["severity"] == "blocking"}
     assert blocking == {("checkout", "nginx.ingress.kubernetes.io/proxy-read-timeout"),
                         ("checkout", "nginx.ingress.kubernetes.io/ssl-redirect"),

@@ -75,6 +75,9 @@ def test_the_console_can_be_run_again_without_leftovers(redis_url: str) -> None:
     (["console", "--user", "a", "--dwell", "nan"], "migrate-bot console: argument --dwell: must be from 0 to 86400"),
     (["console", "--user", "a", "--dwell", "inf"], "migrate-bot console: argument --dwell: must be from 0 to 86400"),
     (["console", "--user", "a", "--seed", "/no/such.yaml"], "migrate-bot console: argument --seed: no such file"),
+    (["console", "--user", "a", "--sim-state", "/no/such/dir/sim.json"],
+     "migrate-bot console: argument --sim-state: no such directory: /no/such/dir"),
+    (["console", "--user", "a", "--redis-url", "redis://127.0.0.1:6379/99"], "migrate-bot: --redis-url: DB index"),
     (["console", "--user", "a", "--redis-url", "http://x"], "migrate-bot: --redis-url: Redis URL must specify"),
 ])
 def test_every_option_error_is_one_line_with_exit_code_2(args: list[str], line: str) -> None:

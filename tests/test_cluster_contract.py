@@ -56,8 +56,9 @@ def test_lists_the_class_with_legacy_and_default(cluster: ClusterPort) -> None:
     found = sorted(cluster.list_ingresses(ingress_class="nginx"), key=lambda i: (i.namespace, i.name))
     assert [(i.namespace, i.name, i.class_source) for i in found] == [
         ("api", "public-api", "spec"), ("legacy", "classless", "default"), ("legacy", "old-style", "annotation"),
-        ("shop", "storefront", "spec")]
-    store = found[-1]
+        ("partner", "partner-portal", "spec"), ("shop", "storefront", "spec"), ("web", "website", "spec")]
+    store = found[-2]
+    assert store.addresses == ("47.100.0.10", "47.100.0.11")  # status.loadBalancer.ingress: where NGINX serves it
     assert store.tls_hosts == ("shop.example.com",) and store.paths == (("shop.example.com", "/", "Prefix"),)
     assert dict(store.annotations) == {"nginx.ingress.kubernetes.io/ssl-redirect": "true",
                                        "nginx.ingress.kubernetes.io/service-weight": ""}

@@ -66,13 +66,13 @@ def test_bad_environment_names_the_setting(env: dict[str, str], change: dict[str
 
 
 def test_controller_configmap_reaches_the_world(env: dict[str, str], tmp_path: Path) -> None:
-    from providers.factory import build_world
+    """The route check of the running bot reads the ConfigMap the config names (and only that one)."""
+    from bot.wiring import _build_world
 
     (tmp_path / "migrate.yaml").write_text("operators: [U1]\napprovers: [U2]\n"
                                            "controller_configmap: ingress-nginx/ingress-nginx-controller\n")
     s = load_settings(env)
-    assert s.world_config()["controller_configmap"] == {"name": "ingress-nginx/ingress-nginx-controller"}
-    assert build_world("sim", s.world_config()).controller_configmap == "ingress-nginx/ingress-nginx-controller"
+    assert _build_world(s).controller_configmap == "ingress-nginx/ingress-nginx-controller"
 
 
 def test_socket_mode_needs_no_signing_secret(env: dict[str, str]) -> None:

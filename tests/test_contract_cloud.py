@@ -98,7 +98,8 @@ def test_routes_follow_the_class_listened_to(world: Any) -> None:
     assert world.gateway.routes(gateway_id=GW) == []
     world.gateway.listen(gateway_id=GW, cluster=CLUSTER, ingress_class="nginx")
     routes = sorted((r.host, r.path) for r in world.gateway.routes(gateway_id=GW))
-    assert routes == [("api.example.com", "/v1"), ("api.example.com", "/v2"), ("shop.example.com", "/")]
+    assert routes == [("api.example.com", "/v1"), ("api.example.com", "/v2"), ("app.example.org", "/"),
+                      ("example.com", "/"), ("shop.example.com", "/"), ("www.example.com", "/")]
 
 
 def test_unlisten_is_idempotent(world: Any) -> None:
@@ -266,6 +267,43 @@ def test_dns_add_weight_disable_delete(world: Any) -> None:
     world.dns.delete_record(record_id=added.id)
     world.dns.delete_record(record_id=added.id)
     assert [r.value for r in world.dns.records(domain="shop.example.com")] == ["47.100.0.10"]
+
+
+def test_dns_weighted_flag_is_per_name_type_and_line_and_reads_back(world: Any) -> None:
+    assert world.dns.weighted(domain="www.example.com") is False
+    world.dns.set_weighted(domain="www.example.com", on=True)
+    assert world.dns.weighted(domain="www.example.com") is True
+    assert world.dns.weighted(domain="www.example.com", type="AAAA") is False
+    assert world.dns.weighted(domain="example.com") is False  # the apex is its own name ("@")
+    world.dns.set_weighted(domain="example.com", on=True)
+    assert world.dns.weighted(domain="example.com") is True
+    world.dns.set_weighted(domain="www.example.com", on=False)
+    assert world.dns.weighted(domain="www.example.com") is False
+    with pytest.raises(ProviderError) as caught:  # weights are for A, AAAA and CNAME records only
+        world.dns.set_weighted(domain="example.com", on=True, type="TXT")
+    assert caught.value.code == "InvalidParameter.Type"
+
+
+def test_dns_ttl_changes_only_the_ttl(world: Any) -> None:
+    rec = next(r for r in world.dns.records(domain="www.example.com") if r.value == "47.100.0.11")
+    world.dns.set_ttl(record=rec, ttl=60)
+    world.dns.set_ttl(record=rec, ttl=60)  # again: nothing to change is no error
+    after = {r.id: r for r in world.dns.records(domain="www.example.com")}
+    assert replace(after[rec.id], ttl=600) == rec and after[rec.id].ttl == 60
+    assert {r.ttl for r in after.values() if r.id != rec.id} == {600}
+
+
+def test_dns_records_carry_their_line_and_a_cname_stands_alone(world: Any) -> None:
+    added = world.dns.add_record(domain="www.example.com", type="A", value=MSE_IP, enabled=False, ttl=60,
+                                 line="telecom")
+    assert (added.line, added.ttl, added.enabled) == ("telecom", 60, False)
+    assert world.dns.add_record(domain="www.example.com", type="A", value=MSE_IP, enabled=False) != added
+    with pytest.raises(ProviderError) as caught:  # Alibaba Cloud DNS: a CNAME has its name and line to itself
+        world.dns.add_record(domain="status.example.com", type="A", value=MSE_IP, enabled=False)
+    assert caught.value.code == "DomainRecordConflict"
+    kinds = sorted((r.type, r.line) for r in world.dns.records(domain="example.com"))
+    assert kinds == [("A", "default"), ("A", "default"), ("AAAA", "default"), ("CAA", "default"), ("MX", "default"),
+                     ("TXT", "default")]
 
 
 def test_dns_refuses_a_domain_it_does_not_host(world: Any) -> None:

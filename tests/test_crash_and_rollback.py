@@ -142,7 +142,7 @@ def test_abort_after_a_half_done_dns_switch_removes_the_new_records(redis_url: s
     h = make_harness(redis_url, world=world)
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     h.ok("alice", "/migrate check")
-    h.ok("alice", "/migrate method dns domains=shop.example.com,api.example.com")
+    h.ok("alice", "/migrate method dns domains=shop.example.com,api.example.com partial=yes")
     calls = world.state.calls("dns.add_record")
     real = world.dns.set_weighted
     seen: list[str] = []

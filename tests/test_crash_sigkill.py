@@ -26,7 +26,7 @@ TO_METHOD = [*START, "/migrate check", "/migrate method slb service=ingress-ngin
 TO_SHIFTING = [*TO_METHOD, "/migrate switch", "/migrate weight 10"]
 TO_VERIFIED = [*TO_SHIFTING, "/migrate verify", "switch-user bob", "/migrate approve", "switch-user alice"]
 TO_CUT_OVER = [*TO_VERIFIED, "/migrate cutover", "switch-user bob", "/migrate approve", "switch-user alice"]
-DNS_METHOD = [*START, "/migrate check", "/migrate method dns domains=shop.example.com,api.example.com"]
+DNS_METHOD = [*START, "/migrate check", "/migrate method dns"]
 
 # (step kind, lines that lead up to it, the line that runs it, the operation to stall it in, who types it)
 CASES = [

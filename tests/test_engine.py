@@ -210,7 +210,7 @@ def test_dns_migration(redis_url: str) -> None:
     h = make_harness(redis_url, dwell_seconds=0)
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     h.ok("alice", "/migrate check")
-    h.ok("alice", "/migrate method dns domains=shop.example.com,api.example.com")
+    h.ok("alice", "/migrate method dns domains=shop.example.com,api.example.com partial=yes")
     h.ok("alice", "/migrate switch")
     assert h.world.dns_split("shop.example.com", "gw-demo") == 0
     h.ok("alice", "/migrate weight 50")
@@ -430,21 +430,21 @@ def test_a_record_that_moves_under_a_command_is_read_again(redis_url: str) -> No
 
 
 def test_a_domain_hosted_elsewhere_gets_the_exact_record_and_is_checked_by_resolving(redis_url: str) -> None:
-    h = make_harness(redis_url, dwell_seconds=0)
-    with h.world.state._mutate() as data:
-        data["dns"]["elsewhere"] = {"www.elsewhere.org": ["47.100.0.10"]}  # NGINX's address, at another provider
+    h = make_harness(redis_url, dwell_seconds=0)  # the seed's app.example.org is hosted at another provider
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     h.ok("alice", "/migrate check")
-    chose = h.ok("alice", "/migrate method dns domains=shop.example.com,www.elsewhere.org")
-    assert "www.elsewhere.org: NOT hosted here" in chose.text
+    chose = h.ok("alice", "/migrate method dns domains=shop.example.com,app.example.org partial=yes")
+    assert "app.example.org: NOT hosted in Alibaba Cloud DNS" in chose.text
     switched = h.ok("alice", "/migrate switch")
-    assert "create by hand at your DNS provider: www.elsewhere.org A 47.100.0.20" in switched.text
-    assert "www.elsewhere.org: MSE record not seen yet, resolves to 47.100.0.10" in switched.text
+    assert "`app.example.org A 47.100.0.20` disabled (or absent)" in switched.text
+    assert "MSE record not seen yet, resolves to 47.100.0.10, 47.100.0.11" in switched.text
     with h.world.state._mutate() as data:  # the team adds the record at their provider
-        data["dns"]["elsewhere"]["www.elsewhere.org"] = ["47.100.0.10", "47.100.0.20"]
+        data["dns"]["elsewhere"]["app.example.org"] = ["47.100.0.10", "47.100.0.11", "47.100.0.20"]
     shifted = h.ok("alice", "/migrate weight 10")
-    assert "set the same weights for www.elsewhere.org by hand" in shifted.text
-    assert "www.elsewhere.org: MSE record seen, resolves to 47.100.0.10, 47.100.0.20" in shifted.text
+    assert ("app.example.org: `app.example.org A 47.100.0.20` weight 10; `app.example.org A 47.100.0.10` weight 50, "
+            "`app.example.org A 47.100.0.11` weight 50 → MSE 9%") in shifted.text
+    assert "MSE record seen, resolves to 47.100.0.10, 47.100.0.11, 47.100.0.20" in shifted.text
+
 
 def test_blocking_findings_hold_the_migration_until_fixed_or_accepted(redis_url: str) -> None:
     h = make_harness(redis_url)

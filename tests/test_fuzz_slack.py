@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.blocks import SLACK_ID
 from bot.keys import BotKeys
 from commands.errors import UserError
 from commands.grammar import parse
@@ -154,6 +155,30 @@ def test_mangled_slash_commands_never_5xx_and_invalid_ones_change_nothing(
     assert reply.status < 500, reply.body
     _settle(store, handled)
     assert _version(store) == before
+
+
+HOME_FIELDS = [["type"], ["event"], ["event", "type"], ["event", "user"], ["event", "tab"], ["team_id"],
+               ["event_id"]]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(HOME_FIELDS), value=ODD, drop=st.booleans())
+def test_mangled_app_home_events_never_5xx_change_nothing_and_publish_only_to_real_users(
+        live: tuple[Bot, RedisStore, dict], path: list[str], value: Any, drop: bool) -> None:
+    from tests.test_bot_home import home_opened
+
+    bot, store, _ = live
+    before = _version(store)
+    mangled = _mutate(json.loads(home_opened(ALICE)), path, value, drop)
+    try:
+        body = json.dumps(mangled)
+    except (TypeError, ValueError):
+        return
+    reply = bot.send.post(body, "application/json")
+    assert reply.status < 500, reply.body
+    assert _version(store) == before
+    published = [c.args.get("user_id") for c in bot.slack.of("views.publish")]
+    assert all(isinstance(u, str) and SLACK_ID.match(u) for u in published), published
 
 
 def test_non_form_bodies_never_5xx(live: tuple[Bot, RedisStore, dict]) -> None:

@@ -11,7 +11,7 @@ from slack_bolt import App
 from bot.actions import ActionId
 from bot.handoff import Handoff, Runner
 from bot.jobs import Kind
-from bot.listeners import approvals, card, commands
+from bot.listeners import approvals, card, commands, home
 
 RUNNERS: dict[Kind, Runner] = {
     Kind.COMMAND: commands.handle_command,
@@ -19,6 +19,8 @@ RUNNERS: dict[Kind, Runner] = {
     Kind.DENY: approvals.deny,
     Kind.ROLLBACK: card.rollback,
     Kind.WEIGHT_STEP: card.weight_step,
+    Kind.NEXT_STEP: card.next_step,
+    Kind.HOME: home.publish_home,
 }
 
 
@@ -28,3 +30,5 @@ def register(app: App, command: str, handoff: Handoff) -> None:
     handoff.listen(app.action(ActionId.DENY), Kind.DENY)
     handoff.listen(app.action(ActionId.ROLLBACK), Kind.ROLLBACK)
     handoff.listen(app.action(card.WEIGHT_STEP), Kind.WEIGHT_STEP)
+    handoff.listen(app.action(card.NEXT_STEP), Kind.NEXT_STEP)
+    handoff.listen(app.event("app_home_opened"), Kind.HOME)

@@ -17,7 +17,7 @@ from commands.grammar import Command
 from commands.model import Migration
 from commands.outcome import Outcome, Request
 from commands.phases import WEIGHTS_UNLOCKED, transition_for
-from commands.render import held
+from commands.render import dwell_for, held
 from commands.traffic import weights_for_share
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def auto(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
     if m.pending_approval:
         raise NotAllowed(f"Request {m.pending_approval} is waiting for an approver; decide it first, then start the "
                          "plan.")
-    p = plan.parse(cmd.positional, cmd.args["every"], current=held(m)[0], dwell=eng.policy.dwell_seconds,
+    p = plan.parse(cmd.positional, cmd.args["every"], current=held(m)[0], dwell=dwell_for(m, eng.policy),
                    analysis=eng.policy.gates.analysis, by=request.user, now=eng.now())
     a = eng.policy.gates.analysis
     new = eng.touched(m, request.user, f"started a plan: {p.describe()}", plan=p.to_dict())
@@ -77,7 +77,7 @@ def tick(eng: Engine, m: Migration) -> Outcome | None:
         return None
     verdicts = health.verdicts(eng.world, m, eng.policy.gates)
     decision = plan.tick(p, verdicts, now=now, analysis=eng.policy.gates.analysis, share=held(m)[0],
-                         ready_at=m.last_weight_change_at + eng.policy.dwell_seconds)
+                         ready_at=m.last_weight_change_at + dwell_for(m, eng.policy))
     try:
         m2 = eng.commit(m, dataclasses.replace(m, plan=decision.plan.to_dict()), user=AUTO_USER, verb="auto",
                         args={}, result=decision.rollback or decision.note or f"gates: {decision.plan.last}")

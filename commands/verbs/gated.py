@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from commands import slb
+from commands import dns, slb
 from commands.engine import is_queued
 from commands.errors import NotAllowed
 from commands.grammar import Command
@@ -46,6 +46,9 @@ def summary_for(verb: str, m: Migration, args: dict[str, Any]) -> str:
     text = WHAT_HAPPENS[verb].format(weights=weights_line(m), delete=delete, target=args.get("target", ""),
                                      why=args.get("why", ""), moved=" of the moved listeners" if kept else "",
                                      kept=f"; {', '.join(kept)} stays on NGINX as chosen" if kept else "")
+    if args.get("unseen"):
+        text += (f", ALTHOUGH MSE's record is not yet seen through the resolver for {', '.join(args['unseen'])} "
+                 "(asked with `force=yes`): clients there keep going to NGINX's address until it is")
     return text + (f". Gates over the last window: {args['gates']}" if args.get("gates") else "")
 
 
@@ -76,6 +79,12 @@ def request(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
     args: dict[str, Any] = {"weights": [m.mse_weight, m.nginx_weight]}
     if verb in ("verify", "cutover"):
         args["gates"] = gate_line(eng, m)  # what the approver decides on
+    if verb == "cutover" and m.method == "dns":
+        missing = dns.unseen(eng.world, m)
+        if missing and not cmd.flag("force"):
+            raise NotAllowed(unseen_refusal(missing))
+        if missing:
+            args["unseen"] = missing
     if verb == "complete" and cmd.flag("delete-service"):
         if m.method == "slb":
             empty = slb.left_empty_by_delete(eng.world, m)
@@ -100,6 +109,13 @@ def abort(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
             m = dataclasses.replace(m, saved={**m.saved, **m.intent.args.get("saved", {})})
         return execute(eng, m, "abort", {}, user=req.user, approval=None, then=t.target, supersede=half_done)
     return ask(eng, m, req.user, "abort", {})
+
+
+def unseen_refusal(hosts: list[str]) -> str:
+    return (f"Can't cut over yet: a resolver does not return MSE's record for {', '.join(hosts)}, so NGINX's records "
+            "are all those clients would have, and disabling them drops the name. Wait for the record to show (names "
+            "hosted elsewhere: create it by hand), or `/migrate cutover force=yes` to ask an approver to approve "
+            "it anyway.")
 
 
 def refuse_while_planning(m: Migration, verb: str) -> None:
@@ -152,6 +168,10 @@ def execute(eng: Engine, m: Migration, verb: str, args: dict[str, Any], *, user:
         from commands.verbs.checkroutes import accept_execute
 
         return accept_execute(eng, m, args, user=user, who=who, approval=approval)
+    if verb == "cutover" and m.method == "dns" and not args.get("unseen"):
+        missing = dns.unseen(eng.world, m)  # seen when asked; looked at again, since a record can go
+        if missing:
+            raise NotAllowed(unseen_refusal(missing))
     op = {"cutover": "cutover", "complete": "complete", "abort": "restore"}[verb]
     actions = {"cutover": "cut over: all traffic to MSE", "complete": "completed the migration",
                "abort": "aborted the migration"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from commands import gates, grammar, health, slb
+from commands import dns, gates, grammar, health, slb
 from commands.errors import ProviderError
 from commands.grammar import Command
 from commands.model import Migration
@@ -22,12 +22,18 @@ NOTHING_RUNNING = ("No migration is running in this channel. Start one with "
 READ_BACK_PHASES = frozenset({Phase.SWITCHED, Phase.SHIFTING, Phase.VERIFIED, Phase.CUT_OVER})
 
 
-def help_(cmd: Command) -> Outcome:
-    return Outcome(grammar.help_text(cmd.positional), ephemeral=True, verb="help")
+def help_(eng: Engine, request: Request, cmd: Command) -> Outcome:
+    """`help VERB` or `help all` as asked; plain `help` fits the phase of this channel's migration."""
+    if cmd.positional:
+        return Outcome(grammar.help_text(cmd.positional), ephemeral=True, verb="help")
+    m = eng.store.active_in_channel(request.channel)
+    text = grammar.help_now(m.phase if m else None, pending=bool(m and m.pending_approval),
+                            plan=str(m.plan.get("state", "")) if m else "")
+    return Outcome(text, ephemeral=True, verb="help")
 
 
 def status(eng: Engine, request: Request, cmd: Command) -> Outcome:
-    """The status card; for a running SLB migration the weights are read back to show drift."""
+    """The status card; for a running migration the weights are read back (SLB: drift; DNS: what it serves)."""
     m = eng.store.active_in_channel(request.channel) or eng.store.latest_in_channel(request.channel)
     if m is None:
         return Outcome(NOTHING_RUNNING, ephemeral=True, verb="status")
@@ -36,6 +42,11 @@ def status(eng: Engine, request: Request, cmd: Command) -> Outcome:
             m = dataclasses.replace(m, observed=slb.read(eng.world, m, mse=m.mse_weight, nginx=m.nginx_weight))
         except ProviderError:
             pass  # the card then shows what the bot last set
+    elif m.method == "dns" and m.phase in READ_BACK_PHASES and m.intent is None:
+        try:
+            m = dataclasses.replace(m, observed=dns.observe(eng.world, m, ttl=int(m.observed.get("ttl", 0))))
+        except ProviderError:
+            pass
     if m.phase in READ_BACK_PHASES and m.intent is None:
         m = dataclasses.replace(m, observed={**m.observed, "gates": gate_line(eng, m)})
     return Outcome(eng.status_text(m), migration=m, verb="status")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
-from commands import ccm, grammar, slb_plan
+from commands import ccm, dns, dns_plan, grammar, slb_plan
 from commands.engine import busy
 from commands.errors import NotAllowed, UserError
 from commands.grammar import Command
@@ -13,6 +14,7 @@ from commands.outcome import Outcome, Request
 from commands.phases import Phase, transition_for
 from commands.ports import Ingress, Route
 from commands.preflight import preflight
+from commands.render import clock_time
 from commands.verbs import gated
 
 if TYPE_CHECKING:
@@ -86,18 +88,14 @@ def _probe(eng: Engine, m: Migration, ingresses: list[Ingress], mse_ip: str, cmd
 
 def method(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
     """Step 3: SLB reuse (the Service, its SLB and every group that carries it) or DNS."""
+    retried = gated.queued(eng, m, "method")  # TTLs whose lowering failed halfway
+    if retried is not None:
+        return retried
     t = transition_for("method", m.phase)
     if m.intent is not None:  # a queued switch would finish with the choice it was started with
         raise NotAllowed(busy(m.intent) + " Or `/migrate abort`, then choose again.")
     if cmd.positional.lower() == "dns":
-        domains = grammar.parse_domains(cmd.args["domains"])
-        hosted = {d: bool(eng.world.dns.zone_for(domain=d)) for d in domains}
-        notes = [f"{d}: {'hosted in Alibaba Cloud DNS' if ok else 'NOT hosted here: records by hand'}"
-                 for d, ok in hosted.items()]
-        new = eng.touched(m, request.user, "chose the DNS method", method="dns", domains=domains, slb=None,
-                          phase=t.target)
-        m2 = eng.commit(m, new, user=request.user, verb="method", args=dict(cmd.args), result="dns")
-        return eng.reply(m2, "Method: DNS.\n" + "\n".join(notes) + "\nNext: `/migrate switch`.", verb="method")
+        return method_dns(eng, m, request, cmd, t.target)
     choice, notes = choose_slb(eng, m, cmd)
     moved = ", ".join(choice.listeners())
     new = eng.touched(m, request.user, f"chose SLB reuse ({choice.slb_id}: {moved})",
@@ -106,6 +104,41 @@ def method(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
                     result=f"slb {choice.slb_id} {moved}")
     return eng.reply(m2, "Method: SLB reuse.\n" + "\n".join(notes) + "\nNext: `/migrate switch` (steps 4a and 4b).",
                      verb="method")
+
+
+def method_dns(eng: Engine, m: Migration, request: Request, cmd: Command, target: Phase) -> Outcome:
+    """Step 3 for DNS: the Ingress hosts (or `domains=`), their zones and NGINX's records; refusals
+    first; with `ttl=` NGINX's TTLs are lowered now, so `switch` can wait one old TTL."""
+    ingresses = list(eng.world.cluster(m.cluster).list_ingresses(ingress_class=m.ingress_class))
+    domains = grammar.parse_domains(cmd.args["domains"]) if "domains" in cmd.args else ()
+    exact, _ = dns_plan.ingress_hosts(ingresses)
+    candidates = list(dict.fromkeys([*domains, *exact]))
+    zones = {h: eng.world.dns.zone_for(domain=h) for h in candidates}
+    records = {h: eng.world.dns.records(domain=h) for h in (domains or exact) if zones.get(h)}
+    ttl = grammar.parse_ttl(cmd.args["ttl"]) if "ttl" in cmd.args else 0
+    found = dns_plan.plan(ingresses, domains=domains, partial=cmd.flag("partial"),
+                          nginx=grammar.parse_addresses(cmd.args["nginx"]) if "nginx" in cmd.args else (),
+                          line=cmd.args.get("line", dns_plan.DEFAULT_LINE), ttl=ttl, ingress_class=m.ingress_class,
+                          zones=zones, records=records)
+    if found.problems:
+        raise UserError("The DNS method cannot go ahead: " + "; ".join(found.problems) + ".")
+    c = found.choice
+    new = eng.touched(m, request.user, f"chose the DNS method ({len(c.hosts)} names)", method="dns",
+                      domains=c.hosts, dns=c.to_dict(), slb=None, phase=target)
+    m2 = eng.commit(m, new, user=request.user, verb="method", args=dict(cmd.args), result="dns " + ",".join(c.hosts))
+    head = f"Method: DNS, {len(c.hosts)} name(s); NGINX's records are A records for {', '.join(c.nginx)}."
+    if not ttl:
+        return eng.reply(m2, "\n".join([head, *found.notes, "Next: `/migrate switch`."]), verb="method")
+    found_ttls = dns.ttls_found(m2, records, ttl)
+    m3, summary = eng.run_step(m2, op="lower_ttls", verb="method", user=request.user, then=target,
+                               args={"ttl": ttl, "saved": {"dns_ttls": found_ttls},
+                                     "action": f"lowered NGINX's DNS TTLs to {ttl}s"})
+    old = max(m3.saved.get("dns_ttls", {}).values(), default=0)
+    ready = eng.now() + old
+    m4 = eng.commit(m3, dataclasses.replace(m3, dns={**m3.dns, "ttl_ready_at": ready}), user=request.user,
+                    verb="method", args={"ttl": ttl}, result=f"switch from {clock_time(ready)}")
+    wait = f" `/migrate switch` from {clock_time(ready)}, one old TTL ({old}s) from now." if old else ""
+    return eng.reply(m4, "\n".join([head, *found.notes, f"{summary}.{wait}"]), verb="method")
 
 
 def choose_slb(eng: Engine, m: Migration, cmd: Command) -> tuple[SlbChoice, list[str]]:
@@ -187,10 +220,15 @@ def switch(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
         return eng.reply(m2, f"Switched by {request.user}: {summary}.{note} Next: `/migrate weight 1`.",
                          verb="switch")
     if m.method == "dns":
-        nginx = {d: [{"id": r.id, "weight": r.weight, "enabled": r.enabled} for r in eng.world.dns.records(domain=d)]
-                 for d in m.domains}
+        c = dns.choice(m)
+        old = max(m.saved.get("dns_ttls", {}).values(), default=0)
+        ready = c.ttl_ready_at or (m.last_action_at + old if old else 0.0)  # a lowering retried: from its end
+        if ready and eng.now() < ready:
+            raise NotAllowed(f"Too soon to switch: resolvers may still cache NGINX's records with their old TTL "
+                             f"until {clock_time(ready)}; switch then, so the lowered TTL is what they hold.")
+        found = {"dns_found": dns.found_now(eng.world, m)}
         m2, summary = eng.run_step(m, op="switch_dns", verb="switch", user=request.user, then=t.target,
-                                   args={"saved": {"dns_nginx": nginx}, "action": "switched (DNS records)"})
+                                   args={"saved": found, "action": "switched (DNS records)"})
         return eng.reply(m2, f"Switched by {request.user}: {summary}. Next: `/migrate weight 1`.", verb="switch")
     raise NotAllowed("Choose a method first with `/migrate method slb ...` or `/migrate method dns ...`.")
 

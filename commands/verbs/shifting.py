@@ -13,7 +13,7 @@ from commands.model import Approval, Migration
 from commands.outcome import Outcome, Request
 from commands.phases import Phase, transition_for
 from commands.policy import dwell_left, format_duration
-from commands.render import clock_time, held, weights_line
+from commands.render import clock_time, dwell_for, held, weights_line
 from commands.traffic import Weights, format_share, is_increase, weights_for_share
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def weight(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
         return eng.reply(m, f"Nothing to change: {weights_line(m)}.", verb="weight")
     gate_line = ""
     if is_increase(m.weights, target):
-        left = dwell_left(last_change_at=m.last_weight_change_at, now=eng.now(), dwell_seconds=eng.policy.dwell_seconds)
+        left = dwell_left(last_change_at=m.last_weight_change_at, now=eng.now(), dwell_seconds=dwell_for(m, eng.policy))
         if left > 0:
             raise NotAllowed(
                 f"Too soon to increase: wait {format_duration(left)} (until {clock_time(eng.now() + left)}) so the "
@@ -65,8 +65,18 @@ def weight(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome
                                args={"mse": target.mse, "nginx": target.nginx, "action": action, "gates": gate_line})
     m2, cancelled = cancel_pending(eng, m2, request.user)
     shown = f" Gates: {gate_line}." if gate_line else ""
-    return eng.reply(m2, f"{request.user} {action}. {summary}.{shown}{_note(cancelled)}", verb="weight",
+    return eng.reply(m2, f"{request.user} {action}. {summary}.{shown}{ttl_note(eng, m2)}{_note(cancelled)}",
+                     verb="weight",
                      approval=cancelled)
+
+
+def ttl_note(eng: Engine, m: Migration) -> str:
+    """For DNS, when the records changed live longer in caches than the dwell: when the next increase may go."""
+    ttl = int(m.observed.get("ttl", 0)) if m.method == "dns" else 0
+    if ttl <= eng.policy.dwell_seconds:
+        return ""
+    return (f" The records changed have a TTL of {ttl}s, longer than the {format_duration(eng.policy.dwell_seconds)} "
+            f"dwell: the next increase waits {format_duration(ttl)} (until {clock_time(eng.now() + ttl)}).")
 
 
 def past_guards(eng: Engine, m: Migration, target: Weights, verdicts: list[gates.Verdict]) -> str:

@@ -63,17 +63,18 @@ class AliDns:
                 return out
             page += 1
 
-    def add_record(self, *, domain: str, type: str, value: str, enabled: bool) -> DnsRecord:
+    def add_record(self, *, domain: str, type: str, value: str, enabled: bool, ttl: int = 600,
+                   line: str = "default") -> DnsRecord:
         zone = self.zone_for(domain=domain)
         if zone is None:
             raise ProviderError(f"{domain} is not hosted in this Alibaba Cloud DNS account",
                                 code="InvalidDomainName.NoExist", operation="dns.AddDomainRecord",
                                 next_step="create the record at your DNS provider by hand")
-        existing = self._find(domain, type, value)
+        existing = self._find(domain, type, value, line)
         if existing is not None:
             return existing
-        rr = "@" if domain == zone else domain[: -len(zone) - 1]
-        req = m.AddDomainRecordRequest(domain_name=zone, rr=rr, type=type, value=value)
+        req = m.AddDomainRecordRequest(domain_name=zone, rr=_rr(domain, zone), type=type, value=value, ttl=ttl,
+                                       line=line)
         try:
             record_id = call("dns.AddDomainRecord", lambda: self.client.add_domain_record(req)).body.record_id
         except ProviderError as err:
@@ -82,24 +83,57 @@ class AliDns:
             record_id = None
         if not enabled and record_id:
             self.set_enabled(record_id=record_id, enabled=False)
-        found = self._find(domain, type, value)
+        found = self._find(domain, type, value, line)
         if found is None:
             raise ProviderError(f"the record {domain} {type} {value} was added but is not listed",
                                 code="RecordNotListed", temporary=True, next_step="retry in a minute",
                                 operation="dns.AddDomainRecord")
         return found
 
-    def _find(self, domain: str, type: str, value: str) -> DnsRecord | None:
+    def _find(self, domain: str, type: str, value: str, line: str) -> DnsRecord | None:
         for r in self.records(domain=domain):
-            if r.type == type and r.value == value:
+            if r.type == type and r.value == value and r.line == line:
                 return r
         return None
 
-    def set_weighted(self, *, domain: str, on: bool) -> None:
+    def weighted(self, *, domain: str, type: str = "A", line: str = "default") -> bool:
+        """The name's weighted-round-robin flag for one type and line (DescribeDNSSLBSubDomains)."""
+        zone = self.zone_for(domain=domain)
+        if zone is None:
+            return False
+        req = m.DescribeDNSSLBSubDomainsRequest(domain_name=zone, rr=_rr(domain, zone), page_number=1,
+                                                page_size=PAGE)
+        body = call("dns.DescribeDNSSLBSubDomains", partial(self.client.describe_dnsslbsub_domains, req)).body
+        rows = (body.slb_sub_domains.slb_sub_domain if body.slb_sub_domains else None) or []
+        names = {domain, f"@.{domain}"}
+        for row in rows:
+            if row.sub_domain not in names or (row.type or "A").upper() != type.upper():
+                continue
+            if line == "default":
+                return bool(row.open)
+            per_line = (row.line_algorithms.line_algorithm if row.line_algorithms else None) or []
+            return any(a.line == line and bool(a.open) for a in per_line)
+        return False
+
+    def set_weighted(self, *, domain: str, on: bool, type: str = "A", line: str = "default") -> None:
         zone = self.zone_for(domain=domain)
         sub = f"@.{domain}" if domain == zone else domain
-        req = m.SetDNSSLBStatusRequest(sub_domain=sub, domain_name=zone, open=on)
+        req = m.SetDNSSLBStatusRequest(sub_domain=sub, domain_name=zone, open=on, type=type, line=line)
         call("dns.SetDNSSLBStatus", lambda: self.client.set_dnsslbstatus(req))
+
+    def set_ttl(self, *, record: DnsRecord, ttl: int) -> None:
+        """UpdateDomainRecord rewrites the whole record: RR, type, value and line go again, unchanged."""
+        zone = self.zone_for(domain=record.domain)
+        if zone is None:
+            raise ProviderError(f"{record.domain} is not hosted in this Alibaba Cloud DNS account",
+                                code="InvalidDomainName.NoExist", operation="dns.UpdateDomainRecord")
+        req = m.UpdateDomainRecordRequest(record_id=record.id, rr=_rr(record.domain, zone), type=record.type,
+                                          value=record.value, ttl=ttl, line=record.line)
+        try:
+            call("dns.UpdateDomainRecord", lambda: self.client.update_domain_record(req))
+        except ProviderError as err:
+            if err.code != "DomainRecordDuplicate":  # the record already holds this TTL: what we wanted
+                raise
 
     def set_weight(self, *, record_id: str, weight: int) -> None:
         if not 1 <= weight <= 100:
@@ -121,6 +155,10 @@ class AliDns:
                 raise
 
 
+def _rr(domain: str, zone: str) -> str:
+    return "@" if domain == zone else domain[: -len(zone) - 1]
+
+
 def _record(r: Any, domain: str) -> DnsRecord:
     return DnsRecord(str(r.record_id), domain, r.type or "", r.value or "", int(r.weight or 1),
-                     (r.status or "ENABLE").upper() == "ENABLE", int(r.ttl or 600))
+                     (r.status or "ENABLE").upper() == "ENABLE", int(r.ttl or 600), r.line or "default")

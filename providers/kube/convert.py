@@ -33,8 +33,10 @@ def ingress(raw: dict[str, Any]) -> Ingress:
             paths.append((host, p.get("path") or "/", p.get("pathType") or "ImplementationSpecific"))
             backends.append(((p.get("backend") or {}).get("service") or {}).get("name") or "")
     tls_hosts = tuple(h for t in spec.get("tls") or [] for h in t.get("hosts") or [])
+    published = ((raw.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    addresses = tuple(str(p.get("ip") or p.get("hostname")) for p in published if p.get("ip") or p.get("hostname"))
     return Ingress(meta.get("namespace", ""), meta.get("name", ""), cls, annotations, tuple(hosts), tuple(paths),
-                   tls_hosts, source, tuple(backends))
+                   tls_hosts, source, addresses, tuple(backends))
 
 
 def matches_class(ing: Ingress, ingress_class: str, default_class: str) -> bool:

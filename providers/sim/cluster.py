@@ -41,6 +41,7 @@ def ingress_from_seed(raw: dict[str, Any], default_class: str) -> Ingress:
         namespace=raw["namespace"], name=raw["name"], ingress_class=cls or "",
         annotations=dict(raw.get("annotations") or {}), hosts=tuple(r["host"] for r in rules),
         paths=paths, tls_hosts=tuple(raw.get("tls") or ()), class_source=source,
+        addresses=tuple(raw.get("addresses") or ()),
         backends=tuple(p.get("service", "") for r in rules for p in r.get("paths", [])),
     )
 

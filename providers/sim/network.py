@@ -111,6 +111,18 @@ def _vgroup(data: dict[str, Any], vgroup_id: str) -> list[dict[str, Any]]:
     return data["slbs"][_slb_of(data, vgroup_id)]["vgroups"][vgroup_id]  # type: ignore[no-any-return]
 
 
+#: Record types Alibaba Cloud DNS weights, and only among records of one type, name and line
+#: (Alibaba Cloud DNS "Weight configuration": A, CNAME and AAAA; other types are never weighted).
+WEIGHTED_TYPES = frozenset({"A", "AAAA", "CNAME"})
+ADDRESS_TYPES = frozenset({"A", "AAAA"})
+
+
+def weighted_key(domain: str, type: str, line: str) -> str:
+    """The weighted-round-robin flag belongs to a name, a record type and a line (SetDNSSLBStatus
+    takes SubDomain, Type and Line)."""
+    return f"{domain}|{type.upper()}|{line}"
+
+
 class SimDns:
     def __init__(self, state: SimState) -> None:
         self.state = state
@@ -123,24 +135,38 @@ class SimDns:
         with self.state.op("dns.records") as data:
             return [_record(r) for r in data["dns"]["records"].values() if r["domain"] == domain]
 
-    def add_record(self, *, domain: str, type: str, value: str, enabled: bool) -> DnsRecord:
+    def add_record(self, *, domain: str, type: str, value: str, enabled: bool, ttl: int = 600,
+                   line: str = "default") -> DnsRecord:
         with self.state.op("dns.add_record") as data:
             if not _zone(data, domain):
                 raise ProviderError(f"{domain} is not hosted in this DNS account", code="InvalidDomainName.NoExist",
                                     temporary=False, next_step="create the record at your DNS provider by hand")
-            for r in data["dns"]["records"].values():
-                if r["domain"] == domain and r["value"] == value and r["type"] == type:
+            same_line = [r for r in data["dns"]["records"].values()
+                         if r["domain"] == domain and r.get("line", "default") == line]
+            for r in same_line:
+                if r["value"] == value and r["type"] == type:
                     return _record(r)
+            _refuse_conflict(same_line, domain, type)
             rid = f"rec-{data['dns']['next_id']}"
             data["dns"]["next_id"] += 1
             rec = {"id": rid, "domain": domain, "type": type, "value": value, "weight": 1, "enabled": enabled,
-                   "ttl": 600}
+                   "ttl": ttl, "line": line}
             data["dns"]["records"][rid] = rec
             return _record(rec)
 
-    def set_weighted(self, *, domain: str, on: bool) -> None:
+    def weighted(self, *, domain: str, type: str = "A", line: str = "default") -> bool:
+        with self.state.op("dns.weighted") as data:
+            return is_weighted(data, domain, type, line)
+
+    def set_weighted(self, *, domain: str, on: bool, type: str = "A", line: str = "default") -> None:
+        if type.upper() not in WEIGHTED_TYPES:
+            raise ProviderError(f"records of type {type} cannot be weighted", code="InvalidParameter.Type")
         with self.state.op("dns.set_weighted") as data:
-            data["dns"]["weighted"][domain] = on
+            data["dns"]["weighted"][weighted_key(domain, type, line)] = on
+
+    def set_ttl(self, *, record: DnsRecord, ttl: int) -> None:
+        with self.state.op("dns.set_ttl") as data:
+            self._rec(data, record.id)["ttl"] = int(ttl)
 
     def set_weight(self, *, record_id: str, weight: int) -> None:
         if not 1 <= weight <= 100:
@@ -163,21 +189,39 @@ class SimDns:
         return rec  # type: ignore[no-any-return]
 
 
+def _refuse_conflict(same_line: list[dict[str, Any]], domain: str, type: str) -> None:
+    """A CNAME stands alone on its name and line: Alibaba Cloud DNS refuses an A or AAAA next to a
+    CNAME, and a CNAME next to an A or AAAA (Alibaba Cloud DNS "DNS record conflict rules")."""
+    kinds = {r["type"] for r in same_line}
+    if (type in ADDRESS_TYPES and "CNAME" in kinds) or (type == "CNAME" and kinds & ADDRESS_TYPES):
+        raise ProviderError(f"{domain} already has a record that conflicts with a {type} record on this line",
+                            code="DomainRecordConflict", temporary=False,
+                            next_step="a CNAME cannot share its name with A or AAAA records")
+
+
+def is_weighted(data: dict[str, Any], domain: str, type: str, line: str) -> bool:
+    flags = data["dns"]["weighted"]
+    key = weighted_key(domain, type, line)
+    if key in flags:
+        return bool(flags[key])
+    return bool(flags.get(domain, False)) and type.upper() == "A" and line == "default"  # a flag an old seed set
+
+
 def _zone(data: dict[str, Any], domain: str) -> str | None:
-    for zone in data["dns"]["zones"]:
-        if domain == zone or domain.endswith("." + zone):
-            return str(zone)
-    return None
+    best = [z for z in data["dns"]["zones"] if domain == z or domain.endswith("." + z)]
+    return str(max(best, key=len)) if best else None
 
 
 def _record(r: dict[str, Any]) -> DnsRecord:
     return DnsRecord(r["id"], r["domain"], r["type"], r["value"], int(r["weight"]), bool(r["enabled"]),
-                     int(r.get("ttl", 600)))
+                     int(r.get("ttl", 600)), str(r.get("line", "default")))
 
 
 class SimResolver:
-    """Public resolution in the sim: enabled records of hosted zones, and `dns.elsewhere` for names
-    hosted at another provider (`{domain: [addresses]}` in the seed)."""
+    """Public resolution in the sim: the enabled A records of a hosted name on the default line (an
+    IPv4 address query), and `dns.elsewhere` for names hosted at another provider (`{domain:
+    [addresses]}` in the seed). With weighting on, a record weighted 0 is never answered (Alibaba
+    Cloud DNS "Weight configuration"); the sim lists every address a resolver can get."""
 
     def __init__(self, state: SimState) -> None:
         self.state = state
@@ -186,5 +230,6 @@ class SimResolver:
         with self.state.op("dns.resolve") as data:
             if _zone(data, domain):
                 return sorted({r["value"] for r in data["dns"]["records"].values()
-                               if r["domain"] == domain and r["enabled"]})
+                               if r["domain"] == domain and r["enabled"] and r["type"] == "A"
+                               and r.get("line", "default") == "default" and int(r["weight"]) > 0})
             return sorted(data["dns"].get("elsewhere", {}).get(domain, []))

@@ -46,7 +46,7 @@ def normalise(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(records, list):
         dns["records"] = {}
         for i, r in enumerate(records, start=1):
-            rec = {"id": f"rec-{i}", "type": "A", "weight": 1, "enabled": True, "ttl": 600, **r}
+            rec = {"id": f"rec-{i}", "type": "A", "weight": 1, "enabled": True, "ttl": 600, "line": "default", **r}
             dns["records"][rec["id"]] = rec
     dns.setdefault("weighted", {})
     dns.setdefault("next_id", len(dns["records"]) + 1)

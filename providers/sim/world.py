@@ -16,7 +16,7 @@ from commands.traffic import mse_share
 from providers.sim.cluster import SimCluster
 from providers.sim.gateway import SimGateway
 from providers.sim.metrics import SimMetrics
-from providers.sim.network import SimDns, SimLoadBalancer, SimResolver
+from providers.sim.network import SimDns, SimLoadBalancer, SimResolver, is_weighted
 from providers.sim.state import SimState
 
 __all__ = ["SimCluster", "SimDns", "SimGateway", "SimLoadBalancer", "SimWorld"]
@@ -53,12 +53,16 @@ class SimWorld:
         other = sum(b["weight"] for b in group if b["ip"] not in ips)
         return mse_share(mse, other)
 
-    def dns_split(self, domain: str, gateway_id: str) -> float:
+    def dns_split(self, domain: str, gateway_id: str, *, line: str = "default") -> float:
+        """MSE's share of the IPv4 answers for `domain`: by weight when weighted round robin is on,
+        else every enabled A record alike (Alibaba Cloud DNS then returns them all)."""
         data = self.state.snapshot()
         target = data["gateways"][gateway_id]["slb_address"]
-        live = [r for r in data["dns"]["records"].values() if r["domain"] == domain and r["enabled"]]
-        mse = sum(r["weight"] for r in live if r["value"] == target)
-        other = sum(r["weight"] for r in live if r["value"] != target)
+        on = is_weighted(data, domain, "A", line)
+        live = [r for r in data["dns"]["records"].values()
+                if r["domain"] == domain and r["enabled"] and r["type"] == "A" and r.get("line", "default") == line]
+        mse = sum(r["weight"] if on else 1 for r in live if r["value"] == target)
+        other = sum(r["weight"] if on else 1 for r in live if r["value"] != target)
         return mse_share(mse, other)
 
     def controller_events(self, cluster: str, namespace: str, name: str) -> list[str]:

@@ -65,3 +65,24 @@ REDIS_URL
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Spread fields only where the API server honours them by default (beta): nodeTaintsPolicy from
+1.26, matchLabelKeys from 1.27. Older servers drop them (alpha, gated off), so they are left out. */}}
+{{- define "migrate-bot.spreadByVersion" -}}
+{{- $kube := .Capabilities.KubeVersion.Version -}}
+{{- if semverCompare ">=1.26.0-0" $kube }}
+nodeTaintsPolicy: Honor
+{{- end }}
+{{- if semverCompare ">=1.27.0-0" $kube }}
+matchLabelKeys: ["pod-template-hash"]
+{{- end }}
+{{- end -}}
+
+{{/* The bot's config file: .Values.config plus the controller ConfigMap the RBAC lets it read. */}}
+{{- define "migrate-bot.config" -}}
+{{- $config := deepCopy .Values.config -}}
+{{- with .Values.rbac.controllerConfigMap -}}
+{{- $_ := set $config "controller_configmap" (printf "%s/%s" $.Values.rbac.nginxNamespace .) -}}
+{{- end -}}
+{{- toYaml $config -}}
+{{- end -}}
