@@ -43,7 +43,7 @@ def test_probe_lists_the_paths_that_answer_differently(redis_url: str, gateways:
     h.engine.prober = probe
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     out = h.ok("alice", f"/migrate check probe=yes nginx={nginx}")
-    assert "Probe: 1 of 3 paths answer differently through MSE and NGINX: api.example.com/v2: MSE 404, NGINX 200" \
+    assert "Probe: 1 of 6 paths answer differently through MSE and NGINX: api.example.com/v2: MSE 404, NGINX 200" \
         in out.text
     assert "api.example.com/v1" not in out.text
     report = out.files["route-check.md"]
