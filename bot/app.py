@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
-from bot import listeners
+from bot import group_events, listeners
 from bot.boundary import error_id
 from bot.config import Settings
 from bot.deps import Deps
@@ -45,6 +45,7 @@ def create_app(settings: Settings, deps: Deps, *, client: WebClient | None = Non
         listener_executor=ThreadPoolExecutor(max_workers=LAZY_WORKERS, thread_name_prefix="migrate-lazy"),
     )
     listeners.register(app, deps.command, handoff or InProcess(deps, listeners.RUNNERS))
+    group_events.register(app, deps.redis, deps.keys)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

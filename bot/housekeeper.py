@@ -52,9 +52,11 @@ return 0
 
 class Housekeeper:
     def __init__(self, deps: Deps, client: WebClient, work: TimedWork, *, interval_s: float = INTERVAL_S,
-                 refresh_roles: Callable[[], None] | None = None) -> None:
+                 refresh_roles: Callable[[], None] | None = None,
+                 groups_changed: Callable[[], bool] = lambda: False) -> None:
+        """`groups_changed` says a user-group event came in (bot/group_events.py): roles are re-read then too."""
         self.deps, self.client, self.work, self.interval_s = deps, client, work, interval_s
-        self.refresh_roles = refresh_roles
+        self.refresh_roles, self.groups_changed = refresh_roles, groups_changed
         self.lease_ms = max(1000, int(interval_s * LEASE_ROUNDS * 1000))
         self.holder = f"{socket.gethostname()}:{secrets.token_hex(4)}"
         self._stop = threading.Event()
@@ -118,7 +120,10 @@ class Housekeeper:
     def _loop(self) -> None:
         last_round, last_roles = 0.0, time.monotonic()
         while not self._stop.is_set():
-            if self.refresh_roles is not None and time.monotonic() - last_roles >= ROLES_REFRESH_S:
+            if self.work.engine.unrecorded:  # our own steps, lease or not: recorded within a tick of Redis
+                self._draw(self.work.catch_up, "reconcile")
+            due = time.monotonic() - last_roles >= ROLES_REFRESH_S
+            if self.refresh_roles is not None and (self.groups_changed() or due):
                 self.refresh_roles()
                 last_roles = time.monotonic()
             if time.monotonic() - last_round >= self.interval_s:

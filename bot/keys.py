@@ -13,7 +13,8 @@
     {p}:jobs:queued:{worker}:{lane}  list: Slack work a replica acked, waiting for its worker (lanes: bot/jobs.py)
     {p}:jobs:taken:{worker}:{lane}  list: jobs a worker took and has not finished (re-queued if it dies)
     {p}:jobs:workers         set: worker ids that may hold taken jobs
-    {p}:jobs:alive:{worker}  string: a worker's heartbeat, with a TTL
+    {p}:jobs:alive:{worker}  string: a worker's heartbeat (this life's token), with a TTL
+    {p}:roles:changed        string: a counter bumped by each user-group event (bot/group_events.py)
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ class BotKeys:
 
     def alive(self, worker: str) -> str:
         return f"{self.prefix}:jobs:alive:{worker}"
+
+    def groups_changed(self) -> str:
+        return f"{self.prefix}:roles:changed"
 
 
 def digest(text: str) -> str:

@@ -13,6 +13,7 @@ the engine's idempotency keys make the second run act no more than the first.
 from __future__ import annotations
 
 import logging
+import secrets
 
 import redis
 
@@ -68,6 +69,7 @@ return fresh
 class JobQueue:
     def __init__(self, client: redis.Redis, keys: BotKeys, worker: str) -> None:
         self.r, self.keys, self.worker = client, keys, worker
+        self.life = ""  # this life of the worker (set by `begin_life`); its heartbeat holds it
         self._move_all = client.register_script(_MOVE_ALL)
         self._sweep = client.register_script(_SWEEP)
 
@@ -108,12 +110,31 @@ class JobQueue:
         instead of after the heartbeat's TTL."""
         self.r.delete(self.keys.alive(self.worker))
 
+    def begin_life(self) -> str:
+        """A new life of this worker id (a process forked again keeps the id, not the life); returns
+        the owner name its steps carry: `worker#life`."""
+        self.life = secrets.token_hex(6)
+        return self.owner
+
+    @property
+    def owner(self) -> str:
+        return f"{self.worker}#{self.life}"
+
     def heartbeat(self, *, ttl_ms: int) -> None:
-        """Say this worker is alive for `ttl_ms` more; listed so others find it if it stops saying so."""
+        """Say this life of the worker is alive for `ttl_ms` more; listed so others find it if it stops."""
         pipe = self.r.pipeline(transaction=False)
         pipe.sadd(self.keys.workers(), self.worker)
-        pipe.set(self.keys.alive(self.worker), "1", px=ttl_ms)
+        pipe.set(self.keys.alive(self.worker), self.life or "1", px=ttl_ms)
         pipe.execute()
+
+    def owner_alive(self, owner: str) -> bool:
+        """Whether the worker life `owner` names still beats: gone once its heartbeat expired, or at once
+        when the same worker id started again (a new life). Redis not answering: assumed alive."""
+        worker, _, life = owner.rpartition("#")
+        try:
+            return self.r.get(self.keys.alive(worker)) == life
+        except redis.RedisError:
+            return True
 
     def requeue(self, worker: str) -> int:
         """Move `worker`'s unfinished jobs to the front of our lanes, in order, taken ones first; how many.

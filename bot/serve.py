@@ -1,11 +1,12 @@
 """`migrate-bot serve`: the Slack app behind gunicorn, as one process tree.
 
 HTTP mode (default): gunicorn's threaded web workers serve /slack/events, /healthz, /readyz and
-/metrics on $PORT; they only verify, ack and queue. One job worker process, forked and watched
-by gunicorn's master, runs the queued work and the expiry loop (bot/worker_process.py), so a
-simulated world held in memory is still one world; scale with replicas (the loop's lease keeps
-it to one). Socket Mode when SLACK_APP_TOKEN is set: one web worker runs everything, as before
-(the probes and metrics are still served on $PORT).
+/metrics on $PORT, each request read whole before a thread sees it (bot/edge_worker.py); they
+only verify, ack and queue. One job worker process, forked and watched by gunicorn's master,
+runs the queued work and the expiry loop (bot/worker_process.py), so a simulated world held in
+memory is still one world; scale with replicas (the loop's lease keeps it to one). Socket Mode
+when SLACK_APP_TOKEN is set: one web worker runs everything, as before (the probes and metrics
+are still served on $PORT).
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def gunicorn_options(runtime: Runtime, *, port: int, threads: int, log_level: st
         runtime.start_background()
 
     return {
-        "bind": f"0.0.0.0:{port}", "workers": workers, "worker_class": "gthread", "threads": threads,
+        "bind": f"0.0.0.0:{port}", "workers": workers, "threads": threads,
+        "worker_class": "bot.edge_worker.BufferedThreadWorker",  # slow clients never hold a thread
         "timeout": 30, "graceful_timeout": 10, "keepalive": 5, "accesslog": None, "errorlog": "-",
         "loglevel": "warning", "post_worker_init": post_worker_init, "proc_name": "migrate-bot",
         "logconfig_dict": gunicorn_logconfig(log_level),

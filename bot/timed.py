@@ -21,12 +21,18 @@ from commands.outcome import Outcome
 from commands.phases import WEIGHTS_UNLOCKED
 from commands.render import clock_time, weights_line
 
-#: An intent this old belongs to a process that died: a live step writes its result (or its
-#: failure) well within it, retries included (a rollback's 10 attempts at a 10 s read timeout
-#: would still finish first).
+#: A step names the job worker life that runs it, and is taken over as soon as that worker's
+#: heartbeat is gone (bot/queue.py owner_alive). Only a step that names no owner (Socket Mode,
+#: the console) is judged by its age: one this old belongs to a process that died, as a live step
+#: writes its result (or its failure) well within it, retries included (a rollback's 10 attempts
+#: at a 10 s read timeout would still finish first).
 STALE_INTENT_S = 180.0
 #: How long the SLB may sit detached from cluster management (4a done, 4b not) before people are told.
 SLB_REMINDER_S = 60.0
+#: How long the timed work leaves an orphaned step to the re-run of its own request (the dead
+#: worker's jobs are queued again at once, and the re-run takes the step over) before it takes
+#: the step over itself: a step started by the timed work (a plan) has no request to re-run.
+ORPHAN_GRACE_S = 15.0
 ONCE_TTL_S = 7 * 24 * 3600
 
 
@@ -44,6 +50,7 @@ class TimedWork:
         """`engine` is the real Engine (expire_due, resume); `store` the Store it writes to."""
         self.engine, self.store, self.r, self.keys = engine, store, client, keys
         self.dwell_seconds, self.clock = dwell_seconds, clock
+        self._orphans: dict[str, float] = {}  # intent id -> when first seen orphaned
 
     def once(self, event: str) -> bool:
         """True for the first caller across all replicas; a Redis error counts as "not now" (retried next round)."""
@@ -71,17 +78,34 @@ class TimedWork:
         """Planned progression: gates read, steps taken, automatic rollbacks (engine.tick_plans)."""
         return list(self.engine.tick_plans())
 
+    def catch_up(self) -> list[Outcome]:
+        """This process's steps whose cloud call landed while Redis was away, recorded once it answers."""
+        return list(self.engine.catch_up()) if self.engine.unrecorded else []
+
+    def orphaned(self, intent: StepIntent, now: float) -> bool:
+        if is_queued(intent):
+            return False
+        if intent.owner:
+            if not self.engine.abandoned(intent):
+                return False
+            first = self._orphans.setdefault(intent.id, now)
+            return now - first >= ORPHAN_GRACE_S
+        return now - intent.started_at >= STALE_INTENT_S
+
     def resume_stale(self) -> list[Outcome]:
         """Finish provider steps whose process died: the step reads the world first, so it repeats nothing done."""
         now, out = self.clock(), []
-        for m in self.store.active_migrations():
+        active = self.store.active_migrations()
+        open_steps = {m.intent.id for m in active if m.intent is not None}
+        self._orphans = {k: v for k, v in self._orphans.items() if k in open_steps}
+        for m in active:
             intent = m.intent
-            if intent is None or now - intent.started_at < STALE_INTENT_S or is_queued(intent):
+            if intent is None or not self.orphaned(intent, now):
                 continue
             if not self.once(f"resume:{m.id}:{intent.id}"):
                 continue
             try:
-                m2, result = self.engine.resume(m)
+                m2, result = self.engine.take_over(m)
                 out.append(Outcome(f"Finished `{intent.verb}`, which a stopped replica left half done: {result}.",
                                    migration=m2, verb=intent.verb))
             except MigrateError as exc:

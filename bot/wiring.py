@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from bot.app import create_app, web_client
 from bot.config import ConfigError, Problems, Settings
 from bot.deps import Deps
+from bot.group_events import GroupsWatch
 from bot.handoff import Queued
 from bot.housekeeper import INTERVAL_S, Housekeeper
 from bot.instrumented import InstrumentedEngine, InstrumentedStore, InstrumentedWorld
@@ -62,7 +63,11 @@ class Runtime:
     def start_background(self) -> None:
         """In a web worker: in Socket Mode the connection and the expiry loop; over HTTP nothing."""
         if self.settings.socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            # The websocket-client adapter, not Bolt's default (built-in) one: after a connection is
+            # cut without a close frame, the built-in client spins on an empty read and needs five
+            # failed pings (about a minute) to connect again; this one sees the close and reconnects
+            # at once (tests/test_socket_mode.py).
+            from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 
             self.housekeeper.start()
             handler = SocketModeHandler(self.app, self.settings.app_token, web_client=self.client)
@@ -74,8 +79,10 @@ class Runtime:
     def start_jobs(self) -> None:
         """In the job worker process: the job threads and the expiry loop."""
         assert self.worker is not None
-        self.housekeeper.start()
+        engine = self.housekeeper.work.engine  # the steps this process runs name this life of the worker
+        engine.owner, engine.owner_alive = self.worker.queue.begin_life(), self.worker.queue.owner_alive
         self.worker.start()
+        self.housekeeper.start()
 
     def stop_jobs(self) -> None:
         assert self.worker is not None
@@ -111,7 +118,8 @@ def build(settings: Settings, *, port: int | None = None) -> Runtime:
     worker = None if settings.socket_mode else Worker(deps, client, queue, RUNNERS, heartbeat_s=beat)
     roles = refresher(settings, slack_group_lookup(client), engine, deps)
     return Runtime(settings, deps, client, app, web,
-                   Housekeeper(deps, client, work, interval_s=interval, refresh_roles=roles), worker,
+                   Housekeeper(deps, client, work, interval_s=interval, refresh_roles=roles,
+                               groups_changed=GroupsWatch(store.r, keys).changed), worker,
                    warnings=unknown_groups)
 
 

@@ -58,6 +58,7 @@ class Worker:
                  heartbeat_s: float, threads: Mapping[Lane, int] = THREADS) -> None:
         self.deps, self.client, self.queue, self.runners = deps, client, queue, runners
         self.id, self.threads = queue.worker, threads
+        self.owner = ""  # `worker#life`, named on the steps this life runs (set at start)
         self.beat_every(heartbeat_s)
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -72,6 +73,8 @@ class Worker:
         self.ttl_ms = max(1000, int(heartbeat_s * HEARTBEATS_PER_TTL * 1000))
 
     def start(self) -> None:
+        # Before the first beat: from then on the steps a previous life left are orphans.
+        self.owner = self.queue.owner if self.queue.life else self.queue.begin_life()
         self.queue.heartbeat(ttl_ms=self.ttl_ms)
         self.queue.requeue(self.id)  # ours, from before a crash or a kill: nobody else is working them
         self._spawn(self._beat, "migrate-heartbeat")

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from commands import grammar, steps
-from commands.errors import Conflict, MigrateError, NotAllowed, Overtaken, ProviderError
+from commands.errors import Conflict, MigrateError, NotAllowed, Overtaken, ProviderError, StoreUnavailable
 from commands.model import Approval, Event, Migration, StepIntent
 from commands.outcome import Outcome, Request
 from commands.phases import ROLLBACK_OPEN, Phase, transition_for
@@ -28,6 +28,9 @@ from commands.render import clock_time, status_text
 log = logging.getLogger("migrate.engine")
 
 IDEMPOTENCY_TTL = 24 * 3600
+#: A replayed answer's text is only ever said privately when it drew no record (help, a refusal);
+#: one drawn on a record is replayed by redrawing that record, read fresh. So this is all it keeps.
+REPLAY_TEXT_CHARS = 300
 #: How long a delivery stays claimed before its answer is stored: a process that dies mid-request
 #: frees the key after this, so a redelivery is not told "already being handled" for a day.
 CLAIM_TTL = 300
@@ -66,11 +69,31 @@ def busy(intent: StepIntent) -> str:
         return "The abort is running: it takes MSE out of the traffic path first; nothing more is needed."
     return (f"`{intent.verb}` by {intent.user} is still running (since {clock_time(intent.started_at)}); "
             "wait for it, or `/migrate rollback`.")
+#: The truth when the cloud call landed and only its record could not be written.
+MADE_NOT_RECORDED = ("The change was made ({summary}), but the state store (Redis) is unavailable, so the record "
+                     "still shows the step as running; the record will catch up within seconds of Redis answering "
+                     "again. `/migrate status` then shows it.")
+INTERRUPTED = ("The state store (Redis) became unavailable in the middle of `{verb}`, so part of the change may "
+               "be made already; the step will be finished and recorded within seconds of Redis answering again. "
+               "`/migrate status` then shows it.")
 Prober = Callable[..., list[Any]]  # providers.kube.probe.probe: (routes, *, mse_ip, nginx_ip) -> differences
 
 
 def _tick_or_nothing(eng: Engine, m: Migration, tick: Callable[[Engine, Migration], Outcome | None]) -> Outcome:
     return tick(eng, m) or Outcome("")
+
+
+def replay_record(outcome: Outcome) -> dict[str, Any]:
+    """What a replay of `outcome` needs: ids, not copies of the record (about 100 bytes, not 2.5 KB)."""
+    kept: dict[str, Any] = {"ok": outcome.ok, "ephemeral": outcome.ephemeral, "verb": outcome.verb}
+    if outcome.migration is not None:
+        kept["m"] = outcome.migration.id
+        if outcome.approval is not None:
+            kept["a"] = outcome.approval.id
+    else:
+        text = outcome.text
+        kept["text"] = text if len(text) <= REPLAY_TEXT_CHARS else text[: REPLAY_TEXT_CHARS - 1] + "…"
+    return kept
 
 
 def new_id(prefix: str, nbytes: int = 3) -> str:
@@ -79,9 +102,15 @@ def new_id(prefix: str, nbytes: int = 3) -> str:
 
 class Engine:
     def __init__(self, *, store: Store, world: World, policy: Policy, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep, prober: Prober | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, prober: Prober | None = None,
+                 owner: str = "", owner_alive: Callable[[str], bool] = lambda owner: True) -> None:
+        """`owner` names this process's job worker on the intents it records; `owner_alive` says from
+        an owner's heartbeat whether it still runs (a step whose owner died is taken over at once)."""
         self.store, self.world, self.policy = store, world, policy
         self.clock, self.sleep, self.prober = clock, sleep, prober
+        self.owner, self.owner_alive = owner, owner_alive
+        #: migration id -> intent id: steps whose cloud call landed but whose result Redis refused
+        self.unrecorded: dict[str, str] = {}
 
     # ---- entry points -------------------------------------------------------------------------
 
@@ -182,6 +211,50 @@ class Engine:
                                         migration=self.store.load(m.id), verb=intent.verb))
         return outcomes
 
+    def abandoned(self, intent: StepIntent) -> bool:
+        """A step nobody is running: its owner's heartbeat is gone, or we ran it and could not record it."""
+        if is_queued(intent):
+            return False
+        if intent.id in self.unrecorded.values():
+            return True
+        return bool(intent.owner) and intent.owner != self.owner and not self.owner_alive(intent.owner)
+
+    def take_over(self, m: Migration) -> tuple[Migration, str]:
+        """Claim an abandoned step (one compare-and-set, so one taker) and carry out what it left."""
+        assert m.intent is not None
+        mine = dataclasses.replace(m.intent, owner=self.owner)
+        claimed = self.store.commit(expected_version=m.version, migration=dataclasses.replace(m, intent=mine),
+                                    event=self.event("bot", m.intent.verb, {"step": m.intent.id}, m, m.phase,
+                                                     f"took over {m.intent.op}: {m.intent.owner or 'its'} "
+                                                     "process is gone"))
+        self.unrecorded.pop(m.id, None)
+        return self.resume(claimed)
+
+    def catch_up(self) -> list[Outcome]:
+        """Record the steps whose cloud call landed while Redis was away, as soon as it answers."""
+        outcomes: list[Outcome] = []
+        for mid, intent_id in list(self.unrecorded.items()):
+            try:
+                m = self.store.load(mid)
+            except StoreUnavailable:
+                return outcomes  # still away: next time
+            if m is None or m.intent is None or m.intent.id != intent_id:
+                self.unrecorded.pop(mid, None)
+                continue
+            verb = m.intent.verb
+            try:
+                m2, result = self.take_over(m)
+            except StoreUnavailable:
+                return outcomes
+            except MigrateError as exc:
+                self.unrecorded.pop(mid, None)
+                outcomes.append(Outcome(f"Could not record `{verb}` after Redis came back: {exc}", ok=False,
+                                        migration=self.store.load(mid), verb=verb))
+                continue
+            outcomes.append(Outcome(f"The record caught up after Redis came back: `{verb}` {result}.",
+                                    migration=m2, verb=verb))
+        return outcomes
+
     # ---- plumbing the verbs use -------------------------------------------------------------------
 
     def now(self) -> float:
@@ -212,7 +285,7 @@ class Engine:
         if approval is not None:
             args = {**args, "approval": approval.id}
         intent = StepIntent(id=new_id("s"), op=op, verb=verb, user=user, args=args, then=then.value,
-                            started_at=self.now())
+                            started_at=self.now(), owner=self.owner)
         started = dataclasses.replace(m, intent=intent,
                                       pending_approval="" if approval is not None else m.pending_approval)
         m1 = self.store.commit(expected_version=m.version, migration=started, approval=approval,
@@ -235,6 +308,9 @@ class Engine:
                 break
             except Overtaken:
                 return self._superseded(self._require(m1.id), intent, "stopped before its last write")
+            except StoreUnavailable:  # asked between two writes: some may have landed
+                self.unrecorded[m1.id] = intent.id
+                raise StoreUnavailable(INTERRUPTED.format(verb=intent.verb)) from None
             except ProviderError as exc:
                 if exc.temporary and attempt < attempts:
                     self.sleep(min(2.0, 0.05 * 2 ** attempt))
@@ -261,6 +337,14 @@ class Engine:
         Other writes may land while a step runs (a card stamped, a request denied or expired):
         they do not undo the step. Only another intent in ours' place means we were overtaken.
         """
+        try:
+            return self._record(m1, intent, result, resumed_from=resumed_from)
+        except StoreUnavailable:
+            self.unrecorded[m1.id] = intent.id
+            raise StoreUnavailable(MADE_NOT_RECORDED.format(summary=result.summary)) from None
+
+    def _record(self, m1: Migration, intent: StepIntent, result: steps.StepResult, *,
+                resumed_from: StepIntent | None = None) -> tuple[Migration, str]:
         current, ours = m1, {intent.id, resumed_from.id if resumed_from else intent.id}
         then = Phase(intent.then)
         action = intent.args.get("action") or intent.verb
@@ -346,14 +430,26 @@ class Engine:
             if key and not self.store.claim(key, ttl_seconds=CLAIM_TTL, attempt=attempt):
                 seen = self.store.recall(key)
                 if seen:
-                    return Outcome.from_dict(seen)
+                    return self._replayed(seen)
                 return Outcome("That request is already being handled.", ephemeral=True, replayed=True)
             outcome = self._guarded(act)
             if key:
-                self.store.remember(key, outcome.to_dict(), ttl_seconds=IDEMPOTENCY_TTL)
+                try:
+                    self.store.remember(key, replay_record(outcome), ttl_seconds=IDEMPOTENCY_TTL)
+                except StoreUnavailable:
+                    pass  # the answer still tells what happened; the claim keeps a retry from acting again
             return outcome
         except MigrateError as exc:
             return Outcome(str(exc), ok=False, ephemeral=True)
+
+    def _replayed(self, seen: dict[str, Any]) -> Outcome:
+        """A stored answer again, with its record and request as they are now."""
+        mid, aid = str(seen.get("m") or ""), str(seen.get("a") or "")
+        if "migration" in seen or "approval" in seen:  # kept whole before answers were trimmed
+            return Outcome.from_dict(seen)
+        return Outcome(str(seen.get("text", "")), ok=bool(seen.get("ok", True)), ephemeral=bool(seen.get("ephemeral")),
+                       verb=str(seen.get("verb", "")), migration=self.store.load(mid) if mid else None,
+                       approval=self.store.approval(mid, aid) if mid and aid else None, replayed=True)
 
     def _guarded(self, act: Callable[[], Outcome]) -> Outcome:
         try:
@@ -383,6 +479,11 @@ class Engine:
         if m is None:
             transition_for(verb, None)  # raises the sentence for "nothing running here"
             raise AssertionError("unreachable")
+        resumed = ""
+        if m.intent is not None and verb != "rollback" and self.abandoned(m.intent):  # a rollback overtakes it
+            left = m.intent.verb
+            m, result = self.take_over(m)
+            resumed = f"Finished `{left}`, which a stopped worker left half done: {result}.\n"
         handlers: dict[str, Callable[..., Outcome]] = {
             "auto": auto.auto, "pause": auto.pause, "resume": auto.resume,
             "check": setup.check, "method": setup.method, "switch": setup.switch,
@@ -390,7 +491,8 @@ class Engine:
             "verify": gated.request, "cutover": gated.request, "complete": gated.request, "abort": gated.abort,
             "approve": decide.approve_text, "deny": decide.deny_text,
         }
-        return handlers[verb](self, m, request, cmd)
+        outcome = handlers[verb](self, m, request, cmd)
+        return dataclasses.replace(outcome, text=resumed + outcome.text) if resumed else outcome
 
     def reply(self, m: Migration, text: str, *, verb: str, approval: Approval | None = None,
               files: dict[str, str] | None = None) -> Outcome:

@@ -38,6 +38,7 @@ class StepIntent:
     then: str
     started_at: float
     failed_at: float = 0.0  # set when the step failed and kept its intent to be retried or aborted
+    owner: str = ""  # the job worker running it (its heartbeat says whether it still is); "" unknown
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -22,6 +22,8 @@ from providers.keys import Keys
 MAX_EVENTS = 10_000
 #: Finished migrations kept in the index the App Home reads (the records themselves stay).
 FINISHED_KEPT = 200
+#: The most an idempotency answer may take (the engine keeps ids and a short text: about 100 bytes).
+MAX_ANSWER_BYTES = 512
 CLAIM_MARK = "claimed:"  # an idempotency key claimed but not yet answered (never valid JSON)
 CHANGED = "The migration changed while this request was handled; run `/migrate status` and try again."
 
@@ -193,14 +195,23 @@ class RedisStore:
             return bool(attempt) and self.r.get(self.k.idem(key)) == mark
 
     def remember(self, key: str, value: Mapping[str, Any], *, ttl_seconds: int) -> None:
+        """Keep a delivery's answer for replays, never more than MAX_ANSWER_BYTES (a longer text is cut)."""
+        raw, text = _compact(value), str(value.get("text", ""))
+        while len(raw.encode()) > MAX_ANSWER_BYTES and text:
+            text = text[: max(0, len(text) - (len(raw.encode()) - MAX_ANSWER_BYTES) - 1)]
+            raw = _compact({**value, "text": text + "…"})
         with _available():
-            self.r.set(self.k.idem(key), json.dumps(dict(value)), ex=ttl_seconds)
+            self.r.set(self.k.idem(key), raw, ex=ttl_seconds)
 
     def recall(self, key: str) -> dict[str, Any] | None:
         """The stored answer of a delivery; None while it is only claimed."""
         with _available():
             raw = self.r.get(self.k.idem(key))
         return json.loads(raw) if raw and not raw.startswith(CLAIM_MARK) else None
+
+
+def _compact(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False)
 
 
 def _sentinel_client(url: str, timeout: float) -> redis.Redis:

@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-1-test-token"  # Socket Mode's app-level token: only apps.connections.open takes it
 SIGNING_SECRET = "test-signing-secret"
 TEAM = "T0TEAM001"
 
@@ -69,6 +70,8 @@ class SlackStandIn:
         self.uploads: dict[str, Upload] = {}
         self.refusals: dict[str, dict[str, Any]] = {}
         self.homes: dict[str, dict[str, Any]] = {}  # user id -> the Home tab view last published for them
+        #: Socket Mode: hands out a ws:// URL of tests/socket_standin.py for apps.connections.open.
+        self.socket_url: Callable[[], str] | None = None
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._file_ids = itertools.count(1)
@@ -140,6 +143,10 @@ class SlackStandIn:
     def answer(self, method: str, args: dict[str, Any], token: str) -> dict[str, Any]:
         if method == "response_url":
             return {"ok": True}
+        if method == "apps.connections.open":  # https://api.slack.com/methods/apps.connections.open
+            if token != APP_TOKEN or self.socket_url is None:
+                return {"ok": False, "error": "invalid_auth"}
+            return {"ok": True, "url": self.socket_url()}
         if token != BOT_TOKEN:
             return {"ok": False, "error": "invalid_auth"}
         if method in self.refusals:

@@ -190,3 +190,25 @@ def test_non_form_bodies_never_5xx(live: tuple[Bot, RedisStore, dict]) -> None:
                        ("", "application/x-www-form-urlencoded")]:
         assert sender.post(body, kind).status < 500
     assert _version(store) == before
+
+
+EVENT_FIELDS = [["type"], ["event"], ["event", "type"], ["event", "subteam_id"], ["event", "removed_users"],
+                ["event", "subteam"], ["team_id"], ["event_id"]]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(EVENT_FIELDS), value=ODD, drop=st.booleans())
+def test_mangled_user_group_events_never_5xx_and_change_nothing(live: tuple[Bot, RedisStore, dict],
+                                                                path: list[str], value: Any, drop: bool) -> None:
+    from tests.test_group_events import group_event
+
+    bot, store, _ = live
+    before = _version(store)
+    for kind in ("subteam_members_changed", "subteam_updated"):
+        mangled = _mutate(json.loads(group_event(kind, "S0ONCALL1", ["U0CAROL01"])), path, value, drop)
+        try:
+            body = json.dumps(mangled)
+        except (TypeError, ValueError):
+            return
+        assert bot.send.post(body, "application/json").status < 500
+    assert _version(store) == before
