@@ -12,12 +12,15 @@ import json
 import os
 import sys
 import threading
+from itertools import chain, islice
 from pathlib import Path
 
 from kubernetes import config
 
+from commands.controllerconf import locate, parse_ref
 from commands.errors import MigrateError
 from commands.routecheck import check_routes, parse_version
+from commands.routereport import Extras, markdown
 from providers.kube import KubeCluster
 
 OK, BLOCKING, FAILED = 0, 1, 2
@@ -31,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the Ingress class being migrated (default: nginx)")
     parser.add_argument("--gateway-version", metavar="X.Y.Z",
                         help="the MSE gateway version, to flag annotations it is too old for (e.g. 1.2.25)")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--controller-configmap", metavar="NS/NAME",
+                        help="the ingress-nginx controller's ConfigMap (default: found from the controller "
+                             "Deployment's --configmap argument)")
+    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                        help="text (default), json, or markdown (the report the bot uploads to Slack)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per API call (default: 10)")
     parser.add_argument("--deadline", type=float, default=15.0, metavar="SECONDS",
                         help="for the whole check, retries included (default: 15)")
@@ -57,17 +64,34 @@ def _check(args: argparse.Namespace) -> int:
     try:
         if args.gateway_version:
             parse_version(args.gateway_version)  # a typo fails before any API call
+        named = getattr(args, "controller_configmap", None) or ""
+        if named:
+            parse_ref(named)
         with KubeCluster(_cluster_name(args), kubeconfig=args.kubeconfig, context=args.context,
                          in_cluster=getattr(args, "in_cluster", False), timeout=args.timeout) as cluster:
-            report = check_routes(cluster.list_ingresses(ingress_class=args.ingress_class),
-                                  gateway_version=args.gateway_version)
+            ingresses = cluster.list_ingresses(ingress_class=args.ingress_class)
+            first = list(islice(ingresses, 1))  # credentials and Ingress access fail here, before the optional reads
+            controller = locate(cluster, named=named, ingress_class=args.ingress_class)
+            known: dict[tuple[str, str], bool] = {}
+
+            def service_exists(namespace: str, name: str) -> bool:
+                if (namespace, name) not in known:
+                    known[(namespace, name)] = cluster.get_service(namespace=namespace, name=name) is not None
+                return known[(namespace, name)]
+
+            report = check_routes(chain(first, ingresses), gateway_version=args.gateway_version, controller=controller,
+                                  service_exists=service_exists)
     except MigrateError as err:
         return _fail(str(err))
     except KeyboardInterrupt:
         return _fail("interrupted")
     except Exception as err:  # the promise is one line, whatever went wrong
         return _fail(f"unexpected {type(err).__name__}: {err}")
-    text = json.dumps(report.to_json_dict(), indent=2) if args.format == "json" else report.to_text()
+    if args.format == "json":
+        text = json.dumps(report.to_json_dict(), indent=2)
+    else:
+        text = markdown(report, Extras(gateway_version=args.gateway_version or "")).rstrip("\n") \
+            if args.format == "markdown" else report.to_text()
     try:
         print(text)
     except BrokenPipeError:  # `| head` closed the pipe: the exit code still counts

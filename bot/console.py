@@ -7,6 +7,8 @@ Reads a line at a time from a terminal or a pipe; `switch-user NAME` acts as som
 from __future__ import annotations
 
 import sys
+import tempfile
+from pathlib import Path
 from typing import TextIO
 
 from commands.engine import Engine
@@ -23,6 +25,15 @@ def render(outcome: Outcome) -> str:
     if m is not None and not outcome.ephemeral and outcome.verb not in {"status", "history"}:
         lines.append(f"   [{m.phase.value}] {weights_line(m)}")
     return "\n".join(lines)
+
+
+def save(name: str, content: str) -> Path:
+    """An attachment (the full route-check report) as a file the person at the console can open."""
+    folder = Path(tempfile.gettempdir()) / "migrate-console"
+    folder.mkdir(exist_ok=True)
+    path = folder / Path(name).name
+    path.write_text(content, encoding="utf-8")
+    return path
 
 
 def run(engine: Engine, *, user: str, channel: str = "console", stdin: TextIO = sys.stdin,
@@ -57,4 +68,6 @@ def run(engine: Engine, *, user: str, channel: str = "console", stdin: TextIO = 
         counter += 1
         outcome = engine.handle(Request(text=text, user=user, channel=channel))
         stdout.write(render(outcome) + "\n")
+        for name, content in outcome.files.items():  # what Slack would get as an uploaded file
+            stdout.write(f"   {name} saved to {save(name, content)}\n")
         stdout.flush()

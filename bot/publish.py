@@ -148,7 +148,7 @@ class Publisher:
             code = type(err).__name__
         log.warning("file upload failed; posting it truncated in the thread",
                     extra={"file": name, "slack_error": code or "unknown"})
-        self.thread(m, card_ts, f"*{name}*\n```{_snip(content)}```")
+        self.thread(m, card_ts, f"*{name}*\n```{_snip(_in_code_block(content))}```")
 
     def thread(self, m: Migration, card_ts: str, text: str) -> None:
         if text:
@@ -158,6 +158,12 @@ class Publisher:
 def _drawn(m: Migration) -> Migration:
     """What the card shows of a record: everything but its version and the card's own ts."""
     return dataclasses.replace(m, version=0, card_ts="")
+
+
+def _in_code_block(content: str) -> str:
+    """File text made safe inside a Slack code block: Slack's escaping (cluster text such as a
+    snippet holding `<!channel>` stays inert) and no ``` of its own that would end the block."""
+    return blocks.escape(content).replace("```", "ˋˋˋ")
 
 
 def _snip(content: str) -> str:

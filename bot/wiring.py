@@ -145,7 +145,8 @@ def _reach_slack(client: WebClient, settings: Settings) -> bool:
 
 def _build_world(settings: Settings) -> Any:
     try:
-        return build_world(settings.providers, sim_on_disk(settings.world_config(), settings.providers))
+        return build_world(settings.providers, sim_on_disk(settings.world_config(), settings.providers),
+                           controller_configmap=settings.controller_configmap)
     except MigrateError as err:
         raise ConfigError("MIGRATE_PROVIDERS", str(err)) from None
 

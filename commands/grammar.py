@@ -20,6 +20,7 @@ MAX_TEXT = 500
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_FINDINGS = re.compile(r"^[Ff][0-9]{1,5}(,[Ff][0-9]{1,5})*$")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "＝": "="})
 
 
@@ -43,8 +44,10 @@ VERBS: Mapping[str, VerbSpec] = MappingProxyType({
     "start": _spec("start cluster=ID gateway=ID [class=nginx]", "/migrate start cluster=demo-cluster gateway=gw-demo",
                    "begin a migration: pre-flight, then the gateway listens to the Ingress class (step 1)",
                    keys=("class",), required=("cluster", "gateway")),
-    "check": _spec("check [accept=yes] [probe=yes nginx=IP[:PORT]]", "/migrate check",
-                   "check every Ingress annotation against MSE (step 2)", keys=("accept", "probe", "nginx")),
+    "check": _spec("check [accept=F3,F7|all] [probe=yes nginx=IP[:PORT]]", "/migrate check",
+                   "check every Ingress annotation and the controller's settings against MSE (step 2); "
+                   "`accept=` asks an approver to waive the blocking findings named, or all of them",
+                   keys=("accept", "probe", "nginx")),
     "method": _spec("method slb service=NAMESPACE/NAME [slb=ID] [listener=PORT/PROTOCOL[,...]] | "
                     "method dns [domains=a.example.com,...] [partial=yes] [ttl=SECONDS] [line=LINE] [nginx=IP,...]",
                     "/migrate method slb service=ingress-nginx/nginx-ingress-lb",
@@ -159,9 +162,12 @@ def _validate(cmd: Command) -> None:
         if key in a and not _ID.match(a[key]):
             raise UserError(f"`{key}={a[key][:40]}` is not a valid id (letters, digits, `.-_:/`). "
                             f"Right form: {right_form(cmd.verb)}.")
-    for key in ("accept", "probe", "delete-service", "in-cluster", "partial", "force"):
+    for key in ("probe", "delete-service", "in-cluster", "partial", "force"):
         if key in a and a[key].lower() not in YES_NO:
             raise UserError(f"`{key}` takes yes or no, not `{a[key][:20]}`.")
+    if "accept" in a and a["accept"].lower() not in {*YES_NO, "all"} and not _FINDINGS.match(a["accept"]):
+        raise UserError(f"`accept` takes finding ids from the report (e.g. `accept=F3,F7`) or `all`, not "
+                        f"`{a['accept'][:20]}`.")
     if cmd.verb == "method":
         _validate_method(cmd)
     elif cmd.verb == "weight":

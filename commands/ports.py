@@ -28,6 +28,23 @@ class Ingress:
     tls_hosts: tuple[str, ...] = ()
     class_source: str = "spec"  # spec | annotation | default
     addresses: tuple[str, ...] = ()  # status.loadBalancer.ingress: where the controller serves it (ip or hostname)
+    backends: tuple[str, ...] = ()  # the Service each path sends to, in `paths` order ("" for a resource backend)
+
+
+@dataclass(frozen=True)
+class ConfigMap:
+    namespace: str
+    name: str
+    data: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the route check needs of a controller Deployment: where it is and its containers' arguments."""
+
+    namespace: str
+    name: str
+    args: tuple[str, ...] = ()  # every container's command and args, in order
 
 
 @dataclass(frozen=True)
@@ -170,7 +187,8 @@ class DnsRecord:
 
 
 class ClusterPort(Protocol):
-    """Reads Ingresses and reads or writes the NGINX Service of one Kubernetes cluster.
+    """Reads Ingresses and reads or writes the NGINX Service of one Kubernetes cluster; reads the
+    controller's ConfigMap and Deployments (the route check compares the controller's own settings).
 
     Promises: lists arrive page by page; writes carry the resourceVersion they read and
     retry on a conflict, so nothing someone else wrote meanwhile is lost.
@@ -187,6 +205,10 @@ class ClusterPort(Protocol):
     def patch_service_annotations(self, *, namespace: str, name: str, changes: Mapping[str, str | None]) -> Service: ...
 
     def delete_service(self, *, namespace: str, name: str) -> bool: ...
+
+    def get_config_map(self, *, namespace: str, name: str) -> ConfigMap | None: ...
+
+    def list_deployments(self, *, label_selector: str) -> list[Deployment]: ...
 
 
 class GatewayPort(Protocol):
@@ -299,6 +321,7 @@ class World(Protocol):
     dns: DnsPort
     resolver: ResolverPort
     metrics: MetricsPort | None
+    controller_configmap: str  # "NAMESPACE/NAME" from the config, or "" to find it from the controller Deployment
 
     def cluster(self, cluster_id: str) -> ClusterPort: ...
 

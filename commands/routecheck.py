@@ -3,17 +3,21 @@
 MSE reads the same Ingresses as NGINX and silently skips every annotation it does not know,
 so nothing fails loudly: this check is the only place a difference shows before traffic moves.
 The per-key verdicts come from `data/annotations.json` (research data with its sources, not
-code); the checks a per-key table cannot make (TLS redirect default, regex paths, NGINX
-variables in values, gateway versions, spelling traps) live here.
+code); the checks a per-key table cannot make (TLS redirect default, NGINX variables in
+values, gateway versions, spelling traps) live here, regex and RE2 in `routeregex.py`, what
+only shows across Ingresses in `routepairs.py`, the controller's ConfigMap in `controllerconf.py`.
 
 Severities, and why:
 - blocking: some request would be answered differently by MSE than by NGINX (the key is
   ignored, its value cannot be honoured, HTTP stops redirecting to HTTPS, a regex RE2 rejects,
-  the gateway in use is too old for the key). Fix it, re-run, or have an approver accept it.
+  the gateway in use is too old for the key, a canary that would never attach, two Ingresses
+  giving one Service different settings). Fix it, re-run, or have an approver accept it.
 - warning: traffic flows, but semantics differ at the edges (partial keys, case-sensitive
-  regex, keys that only tune buffering or logs, a version we could not check, an MSE
-  alternative already added whose semantics differ) or the key is unknown to the table.
-- info: nothing changes (`service-weight: ""`, a spelling trap already fixed).
+  regex, keys that only tune buffering or logs, a restriction MSE does not impose such as a
+  body size limit, a version we could not check, an MSE alternative already added whose
+  semantics differ) or the key is unknown to the table.
+- info: nothing changes (`service-weight: ""`, `proxy-http-version: "1.1"`, a spelling trap
+  already fixed).
 Annotations MSE supports as NGINX does give no finding; they still count in the summary.
 """
 
@@ -22,18 +26,28 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
 
+from commands import controllerconf, routepairs
+from commands.controllerconf import Controller
 from commands.errors import UserError
 from commands.ports import Ingress, Route
+from commands.routefindings import MSE, NGINX, SEVERITIES, Finding, Report, assign_ids, by_severity
+from commands.routeregex import (
+    HIGRESS_REGEX_CHARS,
+    REGEX_CHARS,
+    path_is_regex,
+    re2_problem,
+    regex_findings,
+    regex_on,
+)
 
-NGINX = "nginx.ingress.kubernetes.io/"
-MSE = "mse.ingress.kubernetes.io/"
-SEVERITIES = ("blocking", "warning", "info")
+__all__ = ["MSE", "NGINX", "SEVERITIES", "Finding", "Report", "assign_ids", "by_severity", "check_routes",
+           "curl_lines", "load_table", "missing_routes", "parse_version", "path_is_regex", "re2_problem", "regex_on"]
+
 
 #: Unsupported keys that tune buffering, logging or tracing: requests are still routed alike.
 NO_TRAFFIC_EFFECT = frozenset({
@@ -44,12 +58,11 @@ NO_TRAFFIC_EFFECT = frozenset({
 })
 #: NGINX spellings MSE does not read although it reads a near twin.
 SPELLING_TRAPS = {"ssl-ciphers": "ssl-cipher", "allowlist-source-range": "whitelist-source-range"}
+#: ingress-nginx limits per client IP (annotations.md "Rate Limiting"); MSE's counterparts limit per route.
+RATE_LIMITS = frozenset({"limit-rps", "limit-rpm", "limit-connections"})
 OFF_VALUES = frozenset({"false", "off", "0", ""})
 BACKEND_PROTOCOLS = frozenset({"HTTP", "HTTP2", "HTTPS", "GRPC", "GRPCS"})
 HASH_BY = re.compile(r"^\$(request_uri|host|remote_addr|http_\w+|arg_\w+)$")
-# RE2 has no lookaround, backreferences, possessive quantifiers, atomic groups or \G.
-PCRE_ONLY = re.compile(r"\(\?(?:[=!>(R]|<[=!])|\\[1-9]|[*+?}]\+|\\G")
-REGEX_CHARS = re.compile(r"[\^$*+?()\[\]{}|\\]")
 VERSION_IN_NOTE = re.compile(r"gateway\s*>=\s*[vV]?(\d+(?:\.\d+)+)")
 
 
@@ -68,71 +81,6 @@ class Table:
     read_on: str
     entries: Mapping[str, Entry]  # by suffix, e.g. "ssl-redirect"
     mse_min_versions: Mapping[str, tuple[int, ...]]  # MSE-only keys (suffix) -> gateway version
-
-
-@dataclass(frozen=True)
-class Finding:
-    namespace: str
-    name: str
-    annotation: str
-    value: str
-    status: str  # supported | partial | unsupported | ignored | unknown
-    severity: str  # blocking | warning | info
-    mse_alternative: str | None
-    note: str
-
-
-@dataclass(frozen=True)
-class Report:
-    ingresses: int
-    findings: tuple[Finding, ...]
-    annotation_counts: tuple[tuple[str, int], ...] = ()  # every NGINX/MSE key seen, most used first
-
-    @property
-    def blocking(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity == "blocking")
-
-    @property
-    def summary(self) -> dict[str, int]:
-        counts = Counter(f.severity for f in self.findings)
-        return {s: counts.get(s, 0) for s in SEVERITIES}
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {"ingresses": self.ingresses, "summary": self.summary,
-                "findings": [asdict(f) for f in self.findings]}
-
-    def summary_line(self) -> str:
-        s = self.summary
-        noun = "Ingress" if self.ingresses == 1 else "Ingresses"
-        warnings = "warning" if s["warning"] == 1 else "warnings"
-        return f"{self.ingresses} {noun}: {s['blocking']} blocking, {s['warning']} {warnings}, {s['info']} info"
-
-    def to_text(self, *, top: int = 10) -> str:
-        lines = [f"Route check: {self.summary_line()}"]
-        if self.annotation_counts:
-            used = ", ".join(f"{_short(k)} ({n})" for k, n in self.annotation_counts[:top])
-            lines.append(f"Top annotations: {used}")
-        if not self.findings:
-            lines.append("No findings: every annotation behaves the same on MSE.")
-        order = {s: i for i, s in enumerate(SEVERITIES)}
-        for f in sorted(self.findings, key=lambda f: order[f.severity]):
-            lines.append(_finding_line(f))
-        return "\n".join(lines)
-
-
-def _short(key: str) -> str:
-    return key[len(NGINX):] if key.startswith(NGINX) else key
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _finding_line(f: Finding) -> str:
-    alt = f" Use {f.mse_alternative}." if f.mse_alternative else ""
-    head = f.note.split(" Source: ")[0]
-    return (f"{f.severity.upper():8} {f.namespace}/{f.name} {f.annotation}={json.dumps(_clip(f.value, 60))} "
-            f"[{f.status}] {_clip(head, 240)}{alt}")
 
 
 # ---- the table ------------------------------------------------------------------------------
@@ -182,31 +130,45 @@ def load_table() -> Table:
 
 # ---- the check ------------------------------------------------------------------------------
 
-def check_routes(ingresses: Iterable[Ingress], *, gateway_version: str | None = None) -> Report:
-    """Classify every annotation of every Ingress; streams, keeping only findings and counts."""
+def check_routes(ingresses: Iterable[Ingress], *, gateway_version: str | None = None,
+                 controller: Controller | None = None, service_exists: Callable[[str, str], bool] | None = None,
+                 known_ids: Mapping[str, str] | None = None) -> Report:
+    """Classify every annotation of every Ingress, then what only shows across Ingresses (canary
+    pairs, settings MSE applies per Service) and the controller's own ConfigMap.
+
+    Streams its input, keeping only findings, counts and the few facts the pair checks need.
+    `service_exists(namespace, name)` lets the canary check say when a canary's Service is missing.
+    """
     version = parse_version(gateway_version) if gateway_version else None
     table = load_table()
-    findings: list[Finding] = []
+    snippets_on = controllerconf.snippets_allowed(controller)
+    findings: list[Finding] = list(controllerconf.findings(controller)) if controller is not None else []
     counts: Counter[str] = Counter()
+    pairs = routepairs.Pairs()
     scanned = 0
     for ing in ingresses:
         scanned += 1
         counts.update(k for k in ing.annotations if k.startswith((NGINX, MSE)))
-        findings += check_ingress(ing, table, version)
-    return Report(scanned, tuple(findings), tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
+        findings += check_ingress(ing, table, version, snippets_on=snippets_on)
+        pairs.add(ing)
+    findings += pairs.findings(service_exists)
+    numbered, _ = assign_ids(findings, known_ids)
+    return Report(scanned, numbered, tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+                  controllerconf.summary(controller) if controller is not None else None)
 
 
-def check_ingress(ing: Ingress, table: Table, version: tuple[int, ...] | None) -> list[Finding]:
+def check_ingress(ing: Ingress, table: Table, version: tuple[int, ...] | None, *,
+                  snippets_on: bool | None = None) -> list[Finding]:
     ann = ing.annotations
-    out = [f for key in sorted(ann) for f in _check_key(ing, key, ann[key], table, version)]
+    out = [f for key in sorted(ann) for f in _check_key(ing, key, ann[key], table, version, snippets_on)]
     out += _tls_redirect(ing)
-    out += _regex(ing)
+    out += regex_findings(ing)
     return out
 
 
 def _finding(ing: Ingress, key: str, value: str, status: str, severity: str, alt: str | None,
-             note: str) -> Finding:
-    return Finding(ing.namespace, ing.name, key, value, status, severity, alt, note)
+             note: str, rule: str = "annotation") -> Finding:
+    return Finding(ing.namespace, ing.name, key, value, status, severity, alt, note, rule=rule)
 
 
 def _has(ann: Mapping[str, str], suffix: str) -> bool:
@@ -214,7 +176,7 @@ def _has(ann: Mapping[str, str], suffix: str) -> bool:
 
 
 def _check_key(ing: Ingress, key: str, value: str, table: Table,
-               version: tuple[int, ...] | None) -> list[Finding]:
+               version: tuple[int, ...] | None, snippets_on: bool | None = None) -> list[Finding]:
     if key.startswith(MSE):
         suffix = key[len(MSE):]
         need = table.mse_min_versions.get(suffix)
@@ -239,14 +201,15 @@ def _check_key(ing: Ingress, key: str, value: str, table: Table,
         return [_finding(ing, key, value, "unsupported", "blocking", entry.mse_alternative,
                          "MSE does not read service-weight; the weights set here would not apply." + source)]
     if entry.status == "unsupported":
-        return [_unsupported(ing, key, suffix, value, entry, source)]
+        return [_unsupported(ing, key, suffix, value, entry, source, snippets_on)]
     out = _value_rules(ing, key, suffix, value, entry, source)
     if entry.min_version:
         out += _version_gate(ing, key, value, entry.status, entry.min_version, version, source)
     return out
 
 
-def _unsupported(ing: Ingress, key: str, suffix: str, value: str, entry: Entry, source: str) -> Finding:
+def _unsupported(ing: Ingress, key: str, suffix: str, value: str, entry: Entry, source: str,
+                 snippets_on: bool | None = None) -> Finding:
     alt = entry.mse_alternative
     if suffix in SPELLING_TRAPS:
         twin = SPELLING_TRAPS[suffix]
@@ -256,9 +219,16 @@ def _unsupported(ing: Ingress, key: str, suffix: str, value: str, entry: Entry, 
         return _finding(ing, key, value, "unsupported", "blocking", alt,
                         f"Spelling trap: MSE reads only {twin}, so this setting would be dropped." + source)
     if suffix.endswith("-snippet"):
+        if snippets_on is False:
+            return _finding(ing, key, value, "unsupported", "warning", alt,
+                            "Raw NGINX configuration that NGINX ignores too: the controller's ConfigMap sets "
+                            "allow-snippet-annotations to false, so nothing changes on MSE; delete it." + source)
         return _finding(ing, key, value, "unsupported", "blocking", alt,
                         "Raw NGINX configuration: MSE runs no NGINX config; rewrite it with header-control "
                         "annotations or a gateway plugin." + source)
+    special = _special_unsupported(ing, key, suffix, value, alt, source)
+    if special is not None:
+        return special
     if alt and alt in ing.annotations:
         return _finding(ing, key, value, "unsupported", "warning", alt,
                         f"MSE ignores this key; {alt} is already set, check it matches (semantics differ)." + source)
@@ -270,6 +240,36 @@ def _unsupported(ing: Ingress, key: str, suffix: str, value: str, entry: Entry, 
                         "MSE ignores this key, but its value switches the feature off anyway." + source)
     return _finding(ing, key, value, "unsupported", "blocking", alt,
                     "MSE ignores this key, so what it does on NGINX would stop." + source)
+
+
+def _special_unsupported(ing: Ingress, key: str, suffix: str, value: str, alt: str | None,
+                         source: str) -> Finding | None:
+    """Unsupported keys whose loss is narrower than "what it does would stop"."""
+    v = value.strip().strip('"').lower()
+    if suffix == "proxy-http-version":
+        if v == "1.1":
+            return _finding(ing, key, value, "unsupported", "info", alt,
+                            "HTTP/1.1 to the backends is already the default on both sides (ingress-nginx "
+                            "proxy-http-version defaults to 1.1; MSE's Envoy speaks HTTP/1.1 upstream unless "
+                            "backend-protocol says HTTP2/GRPC), so nothing changes." + source)
+        return _finding(ing, key, value, "unsupported", "warning", alt,
+                        f"NGINX talks HTTP/{value.strip()} to the backends here; MSE ignores the key and talks "
+                        "HTTP/1.1 (keep-alive and chunked bodies differ at the edges)." + source)
+    if suffix == "proxy-body-size":
+        if v in ("0", "0m", "0k", "0g"):
+            return _finding(ing, key, value, "unsupported", "info", alt,
+                            "0 turns NGINX's body limit off; MSE sets none either, so nothing changes." + source)
+        return _finding(ing, key, value, "unsupported", "warning", alt,
+                        f"A lost restriction, not lost traffic: NGINX refuses bodies over {value.strip()} with "
+                        "413; MSE imposes no body size limit (it streams bodies), so larger uploads reach the "
+                        "backend. Enforce the limit there if it matters." + source)
+    if suffix in RATE_LIMITS:
+        return _finding(ing, key, value, "unsupported", "blocking", alt,
+                        f"MSE ignores this key, so the limit of {value.strip()} per client IP would stop. MSE "
+                        "limits per route (route-limit-*: per gateway instance; rate-limit and concurrency-limit: "
+                        "the whole route), never per client IP: the same number there means something "
+                        "else." + source)
+    return None
 
 
 def _value_rules(ing: Ingress, key: str, suffix: str, value: str, entry: Entry, source: str) -> list[Finding]:
@@ -288,8 +288,18 @@ def _value_rules(ing: Ingress, key: str, suffix: str, value: str, entry: Entry, 
         problem = "MSE applies custom-http-errors only together with default-backend."
     elif suffix in ("permanent-redirect", "temporal-redirect", "app-root") and "$" in v:
         problem = "MSE does not expand NGINX variables in redirect targets."
+    elif suffix == "canary-by-header-pattern" and (why := re2_problem(v)):
+        problem = (f"The pattern uses PCRE-only syntax ({why}) that RE2 cannot compile; Higress matches "
+                   f"the header with the RE2 regex .*{v}.* (canary.go), so this canary would not work.")
     if problem:
         return [_finding(ing, key, value, entry.status, "blocking", entry.mse_alternative, problem + source)]
+    if suffix == "canary-by-header-value" and HIGRESS_REGEX_CHARS.search(v):
+        why = re2_problem(v)
+        return [_finding(ing, key, value, "partial", "blocking" if why else "warning", None,
+                         f"NGINX compares the header with {v} exactly; Higress matches the RE2 regex always|{v} "
+                         "(canary.go), so regex characters in it "
+                         + (f"fail to compile ({why})." if why else "match more values than this one.")
+                         + " Source: higress @4e0d691 pkg/ingress/kube/annotations/canary.go.")]
     if entry.status == "partial":
         return [_finding(ing, key, value, "partial", "warning", entry.mse_alternative,
                          "MSE reads this key with a different meaning at the edges; see the caveat." + source)]
@@ -321,30 +331,6 @@ def _tls_redirect(ing: Ingress) -> list[Finding]:
     return [_finding(ing, key, ann.get(key, ""), "partial", "blocking", key,
                      f"TLS hosts {', '.join(ing.tls_hosts)}: NGINX redirects HTTP to HTTPS by default, MSE only "
                      'when ssl-redirect or force-ssl-redirect is "true"; set ssl-redirect: "true" to keep it.')]
-
-
-def _regex(ing: Ingress) -> list[Finding]:
-    """Regex paths: PCRE, case-insensitive and host-wide on NGINX; RE2, case-sensitive, per Ingress on MSE."""
-    ann = ing.annotations
-    use_regex = ann.get(NGINX + "use-regex", "").strip().lower() == "true"
-    target = ann.get(NGINX + "rewrite-target")
-    captures = target is not None and ("$" in target or "\\" in target)
-    regex_paths = [p for _, p, _ in ing.paths if REGEX_CHARS.search(p)]
-    if not (use_regex or captures or (target is not None and regex_paths)):
-        return []
-    key = NGINX + ("use-regex" if use_regex else "rewrite-target")
-    value = ann[key]
-    bad = [p for _, p, _ in ing.paths if PCRE_ONLY.search(p)]
-    if bad:
-        return [_finding(ing, key, value, "partial", "blocking", None,
-                         f"Paths {', '.join(bad)} use PCRE-only syntax (lookaround, backreference, possessive or "
-                         "atomic groups) that MSE's RE2 cannot compile; rewrite them.")]
-    hosts = ", ".join(sorted(set(ing.hosts))) or "the default host"
-    note = ("Regex paths: MSE uses RE2 and matches case-sensitively, on this Ingress only; NGINX matched "
-            f"case-insensitively and applied regex to every path of {hosts}.")
-    if captures:
-        note += " Capture groups in rewrite-target carry over ($1 becomes \\1)."
-    return [_finding(ing, key, value, "partial", "warning", None, note)]
 
 
 # ---- route sync and test lines (items 6 and 7) ----------------------------------------------

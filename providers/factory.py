@@ -13,10 +13,11 @@ class CloudWorld:
 
     def __init__(self, *, gateway: GatewayPort, slb: LoadBalancerPort, dns: DnsPort,
                  clusters: dict[str, dict[str, Any]], resolver: ResolverPort | None = None,
-                 metrics: MetricsPort | None = None) -> None:
+                 metrics: MetricsPort | None = None, controller_configmap: str = "") -> None:
         from providers.resolver import SystemResolver
 
         self.gateway, self.slb, self.dns, self.metrics = gateway, slb, dns, metrics
+        self.controller_configmap = controller_configmap
         self.resolver: ResolverPort = resolver or SystemResolver()
         self._cluster_config = clusters
         self._clusters: dict[str, ClusterPort] = {}
@@ -44,18 +45,21 @@ def _cluster(cluster_id: str, cfg: dict[str, Any], slb: LoadBalancerPort) -> Clu
                        in_cluster=bool(cfg.get("in_cluster", False)), vpc_id=cfg.get("vpc_id", ""))
 
 
-def build_world(name: str, config: dict[str, Any]) -> Any:
-    """`sim` (the default) or `alibaba`; anything else is a configuration error."""
+def build_world(name: str, config: dict[str, Any], *, controller_configmap: str = "") -> Any:
+    """`sim` (the default) or `alibaba`; anything else is a configuration error. `controller_configmap`
+    (NAMESPACE/NAME, from the bot's config) is the NGINX controller's ConfigMap the route check reads."""
     if name in ("", "sim"):
         from providers.sim.world import SimWorld
 
         sim = config.get("sim") or {}
-        return SimWorld.from_seed(sim.get("seed"), path=sim.get("state_file"))
+        return SimWorld.from_seed(sim.get("seed"), path=sim.get("state_file"),
+                                  controller_configmap=controller_configmap)
     if name == "alibaba":
         from providers.alibaba.world import AlibabaCloud
         from providers.prometheus import from_config as prometheus_from_config
 
         cloud = AlibabaCloud.from_config(config.get("alibaba") or {})
         return CloudWorld(gateway=cloud.gateway, slb=cloud.slb, dns=cloud.dns, clusters=config.get("clusters") or {},
-                          metrics=prometheus_from_config(config.get("prometheus") or {}))
+                          metrics=prometheus_from_config(config.get("prometheus") or {}),
+                          controller_configmap=controller_configmap)
     raise UserError(f"MIGRATE_PROVIDERS is `{name}`; use `sim` or `alibaba`.")

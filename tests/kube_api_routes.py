@@ -1,4 +1,5 @@
-"""The test API server's endpoints: discovery, Ingress and IngressClass lists, Service reads and writes."""
+"""The test API server's endpoints: discovery, Ingress and IngressClass lists, Service reads and writes,
+ConfigMap reads and Deployment lists."""
 
 from __future__ import annotations
 
@@ -31,13 +32,19 @@ def discovery(api: KubeApiServer, path: str) -> dict[str, Any] | None:
         return {"kind": "APIVersions", "versions": ["v1"],
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": api.url.split("//")[1]}]}
     if path == "/apis":
-        gv = {"groupVersion": f"{NET}/v1", "version": "v1"}
-        return {"kind": "APIGroupList", "apiVersion": "v1",
-                "groups": [{"name": NET, "versions": [gv], "preferredVersion": gv}]}
+        groups = []
+        for name in (NET, "apps"):
+            gv = {"groupVersion": f"{name}/v1", "version": "v1"}
+            groups.append({"name": name, "versions": [gv], "preferredVersion": gv})
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
     rw = ["get", "list", "update", "patch", "delete"]
     if path == "/api/v1":
         return {"kind": "APIResourceList", "groupVersion": "v1", "resources": _resources(
-            ("services", "Service", True, rw), ("namespaces", "Namespace", False, ["get", "list"]))}
+            ("services", "Service", True, rw), ("namespaces", "Namespace", False, ["get", "list"]),
+            ("configmaps", "ConfigMap", True, ["get", "list"]))}
+    if path == "/apis/apps/v1":
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
+                "resources": _resources(("deployments", "Deployment", True, ["get", "list"]))}
     if path == f"/apis/{NET}/v1":
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{NET}/v1", "resources": _resources(
             ("ingresses", "Ingress", True, rw), ("ingressclasses", "IngressClass", False, ["get", "list"]))}
@@ -59,6 +66,14 @@ def route(h: _Handler, method: str, path: str, query: dict[str, str], body: Any)
             item.pop("apiVersion"), item.pop("kind")
         return h._send(200, {"kind": "IngressClassList", "apiVersion": f"{NET}/v1",
                              "metadata": {"resourceVersion": str(api.rv)}, "items": items})
+    if method == "GET" and (m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/configmaps/([^/]+)", path)):
+        with api.lock:
+            cm = copy.deepcopy(api.config_maps.get((m.group(1), m.group(2))))
+        if cm is None:
+            return h._status(404, "NotFound", f'configmaps "{m.group(2)}" not found')
+        return h._send(200, cm)
+    if method == "GET" and path == "/apis/apps/v1/deployments":
+        return h._send(200, list_deployments(api, query))
     if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/services/([^/]+)", path):
         return service(h, method, (m.group(1), m.group(2)), body)
     return h._status(404, "NotFound", f"the server could not find the requested resource ({method} {path})")
@@ -106,6 +121,17 @@ def list_ingresses(api: KubeApiServer, namespace: str | None, query: dict[str, s
                 meta["remainingItemCount"] = end - i
     head = json.dumps({"kind": "IngressList", "apiVersion": f"{NET}/v1", "metadata": meta})[:-1].encode()
     return head + b',"items":[' + b",".join(page) + b"]}"
+
+
+def list_deployments(api: KubeApiServer, query: dict[str, str]) -> dict[str, Any]:
+    selector = query.get("labelSelector", "")
+    with api.lock:
+        items = [copy.deepcopy(d) for _, d in sorted(api.deployments.items())
+                 if not selector or selector_matches(selector, d["metadata"].get("labels") or {})]
+    for item in items:
+        item.pop("apiVersion"), item.pop("kind")
+    return {"kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {"resourceVersion": str(api.rv)},
+            "items": items}
 
 
 def service(h: _Handler, method: str, key: tuple[str, str], body: Any) -> None:

@@ -2,7 +2,8 @@
 
 It serves what the bot and `kubectl get ingress` use: discovery; Ingress lists (all namespaces
 or one, `limit`/`continue`, label selectors); IngressClass lists; Service get, PUT (with
-`resourceVersion`, 409 on a stale one), merge and strategic-merge PATCH, DELETE. Bearer-token
+`resourceVersion`, 409 on a stale one), merge and strategic-merge PATCH, DELETE; ConfigMap get
+and Deployment lists (label selectors), for the route check's look at the controller. Bearer-token
 auth, optional TLS with a throwaway certificate, and injected faults (`fail(403, times=2)`)
 let tests drive the real `kubernetes` client and `kubectl` over real sockets. Lists are not
 snapshots: a write between pages shows in later pages (the tests do not rely on either).
@@ -50,9 +51,10 @@ def _meta(name: str, namespace: str | None, labels: dict[str, str] | None,
 def ingress_json(namespace: str, name: str, *, ingress_class: str | None = None,
                  annotations: dict[str, str] | None = None, labels: dict[str, str] | None = None,
                  rules: dict[str, list[str]] | None = None, tls: list[str] | None = None,
-                 path_type: str = "Prefix", addresses: list[str] | None = None) -> dict[str, Any]:
-    """An Ingress: `rules` maps each host to its paths, all sent to Service `web:80`."""
-    backend = {"service": {"name": "web", "port": {"number": 80}}}
+                 path_type: str = "Prefix", addresses: list[str] | None = None,
+                 service: str = "web") -> dict[str, Any]:
+    """An Ingress: `rules` maps each host to its paths, all sent to Service `service:80`."""
+    backend = {"service": {"name": service, "port": {"number": 80}}}
     spec: dict[str, Any] = {"rules": [{"host": host, "http": {"paths": [
         {"path": p, "pathType": path_type, "backend": backend} for p in paths]}}
         for host, paths in (rules or {f"{name}.example.com": ["/"]}).items()]}
@@ -78,6 +80,22 @@ def service_json(namespace: str, name: str, *, annotations: dict[str, str] | Non
             "spec": {"type": "LoadBalancer", "clusterIP": "172.16.0.10", "ports": ports,
                      "selector": {"app": name}, "externalTrafficPolicy": "Local"},
             "status": {"loadBalancer": {"ingress": [{"ip": load_balancer_ip}] if load_balancer_ip else []}}}
+
+
+def config_map_json(namespace: str, name: str, data: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(name, namespace, None, None),
+            "data": dict(data)}
+
+
+def deployment_json(namespace: str, name: str, *, labels: dict[str, str] | None = None,
+                    args: list[str] | None = None) -> dict[str, Any]:
+    """A controller-like Deployment: one container with `args`, as the ingress-nginx chart writes it."""
+    container = {"name": "controller", "image": "registry.k8s.io/ingress-nginx/controller:v1.15.0",
+                 "args": list(args or [])}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, namespace, labels, None),
+            "spec": {"replicas": 2, "selector": {"matchLabels": dict(labels or {})},
+                     "template": {"metadata": {"labels": dict(labels or {})}, "spec": {"containers": [container]}}},
+            "status": {"replicas": 2, "readyReplicas": 2}}
 
 
 def status_json(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -147,6 +165,8 @@ class KubeApiServer:
         self._sorted: list[Key] = []
         self.classes: dict[str, dict[str, Any]] = {}
         self.services: dict[Key, dict[str, Any]] = {}
+        self.config_maps: dict[Key, dict[str, Any]] = {}
+        self.deployments: dict[Key, dict[str, Any]] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []  # (method, path?query) of every API call
         self.interference: list[tuple[str, Callable[[KubeApiServer], None]]] = []
@@ -218,6 +238,16 @@ class KubeApiServer:
         with self.lock:
             obj["metadata"]["resourceVersion"] = self._next_rv()
             self.services[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+
+    def add_config_map(self, obj: dict[str, Any]) -> None:
+        with self.lock:
+            obj["metadata"]["resourceVersion"] = self._next_rv()
+            self.config_maps[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+
+    def add_deployment(self, obj: dict[str, Any]) -> None:
+        with self.lock:
+            obj["metadata"]["resourceVersion"] = self._next_rv()
+            self.deployments[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
 
     def service(self, namespace: str, name: str) -> dict[str, Any] | None:
         with self.lock:

@@ -43,9 +43,12 @@ def test_probe_lists_the_paths_that_answer_differently(redis_url: str, gateways:
     h.engine.prober = probe
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     out = h.ok("alice", f"/migrate check probe=yes nginx={nginx}")
-    assert "api.example.com/v2: MSE 404, NGINX 200" in out.text
-    assert "api.example.com/v1" not in out.text.split("Probe:")[1].split("Test before")[0]
-    assert "--resolve api.example.com:80:" in out.text
+    assert "Probe: 1 of 6 paths answer differently through MSE and NGINX: api.example.com/v2: MSE 404, NGINX 200" \
+        in out.text
+    assert "api.example.com/v1" not in out.text
+    report = out.files["route-check.md"]
+    assert "api.example.com/v2: MSE 404, NGINX 200" in report.split("## Probe")[1]
+    assert "--resolve api.example.com:80:" in report.split("## Test before switching")[1]
 
 
 def test_probe_without_nginx_address_says_how(redis_url: str) -> None:

@@ -42,9 +42,14 @@ def add_blocking(api: KubeApiServer) -> None:
 def test_text_report_and_exit_0_without_blocking(api: KubeApiServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert check("--kubeconfig", api.kubeconfig()) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "Route check: 4 Ingresses: 0 blocking, 0 warnings, 1 info"
+    assert out[0] == "Route check: 4 Ingresses: 0 blocking, 4 warnings, 3 info"
     assert out[1].startswith("Top annotations: ")
-    assert out[2].startswith("INFO     shop/storefront nginx.ingress.kubernetes.io/service-weight=\"\" [ignored]")
+    assert out[2] == ("Controller ConfigMap: ingress-nginx/ingress-nginx-controller (from --configmap of Deployment "
+                      "ingress-nginx/ingress-nginx-controller)")
+    storefront = next(i for i, line in enumerate(out) if "shop/storefront" in line)
+    assert out[storefront].startswith("INFO     F7 shop/storefront nginx.ingress.kubernetes.io/service-weight=\"\" "
+                                      "[ignored] Empty service-weight has no effect.")
+    assert out[storefront + 1].startswith("         source: Not an upstream ingress-nginx annotation")
 
 
 def test_json_report_and_exit_1_with_blocking(api: KubeApiServer, capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,7 +57,7 @@ def test_json_report_and_exit_1_with_blocking(api: KubeApiServer, capsys: pytest
     code = check("--kubeconfig", api.kubeconfig(), "--format", "json", "--gateway-version", "1.2.25")
     data = json.loads(capsys.readouterr().out)
     assert code == 1
-    assert data["ingresses"] == 5 and data["summary"] == {"blocking": 3, "warning": 0, "info": 1}
+    assert data["ingresses"] == 5 and data["summary"] == {"blocking": 3, "warning": 4, "info": 3}
     blocking = {(f["name"], f["annotation"]) for f in data["findings"] if f["severity"] == "blocking"}
     assert blocking == {("checkout", "nginx.ingress.kubernetes.io/proxy-read-timeout"),
                         ("checkout", "nginx.ingress.kubernetes.io/ssl-redirect"),
@@ -116,3 +121,51 @@ def test_a_server_that_never_answers_fails_within_the_deadline(capsys: pytest.Ca
         silent.close()
     err = capsys.readouterr().err
     assert err.startswith("check-routes: the API server did not answer within 2 s") and err.count("\n") == 1
+
+
+def test_controller_configmap_named_on_the_command_line(api: KubeApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.kube_api_server import config_map_json
+
+    api.add_config_map(config_map_json("ops", "nginx-global", {"server-snippet": "if ($bad) { return 403; }"}))
+    code = check("--kubeconfig", api.kubeconfig(), "--controller-configmap", "ops/nginx-global", "--format", "json")
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert data["controller"]["configmap"] == "ops/nginx-global" and data["controller"]["read"] is True
+    [snippet] = [f for f in data["findings"] if f["annotation"] == "server-snippet"]
+    assert (snippet["kind"], snippet["severity"], snippet["id"]) == ("ConfigMap", "blocking", "F1")
+    assert "Source: ingress-nginx configmap.md" in snippet["note"]
+    assert api.calls("GET", "/api/v1/namespaces/ops/configmaps/nginx-global")
+    assert not api.calls("GET", "/apis/apps/v1/deployments"), "a named ConfigMap needs no Deployment lookup"
+
+
+def test_no_access_to_deployments_still_checks_the_ingresses(api: KubeApiServer,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    api.fail(403, path_contains="/deployments", times=10)
+    assert check("--kubeconfig", api.kubeconfig()) == 0
+    out = capsys.readouterr().out
+    assert "Controller ConfigMap: not read (could not be read (list deployments.apps (cluster-wide)" in out
+    assert "may not list deployments.apps" in out
+
+
+def test_text_carries_canary_verdicts_and_their_sources(api: KubeApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    api.add_ingress(ingress_json("shop", "web", ingress_class="nginx", rules={"app.example.com": ["/api/(.*)"]},
+                                 annotations={"nginx.ingress.kubernetes.io/use-regex": "true"}))
+    api.add_ingress(ingress_json("shop", "web-canary", ingress_class="nginx", rules={"app.example.com": ["/api/(.*)"]},
+                                 service="web-v2", annotations={"nginx.ingress.kubernetes.io/canary": "true",
+                                                                "nginx.ingress.kubernetes.io/canary-weight": "20"}))
+    assert check("--kubeconfig", api.kubeconfig(), "--controller-configmap", "ingress-nginx/ingress-nginx-controller") \
+        == 1
+    lines = capsys.readouterr().out.splitlines()
+    canary = [i for i, line in enumerate(lines) if "shop/web-canary nginx.ingress.kubernetes.io/canary=" in line]
+    assert len(canary) == 2, "no matching main route, and a Service that does not exist"
+    assert "as prefix here but as regex on the main Ingress shop/web" in lines[canary[0]]
+    assert "Service web-v2, which does not exist in shop" in lines[canary[1]]
+    assert lines[canary[0] + 1].startswith("         source: higress @4e0d691 pkg/ingress/kube/ingressv1/controller.go")
+
+
+def test_markdown_format_is_the_report_the_bot_uploads(api: KubeApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    add_blocking(api)
+    assert check("--kubeconfig", api.kubeconfig(), "--format", "markdown", "--gateway-version", "1.2.25") == 1
+    out = capsys.readouterr().out
+    assert out.startswith("# Route check\n") and "## Ingress `pay/checkout`" in out
+    assert "MSE gateway version 1.2.25." in out

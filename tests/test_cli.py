@@ -38,6 +38,9 @@ def test_console_switch_user_for_an_approval(redis_url: str) -> None:
     done = _run(["console", "--user", "alice"], redis_url, stdin=script)
     assert done.returncode == 0, done.stderr
     assert "someone else must approve" in done.stdout
+    saved = next(line for line in done.stdout.splitlines() if "route-check.md saved to " in line)
+    with open(saved.split(" saved to ")[1], encoding="utf-8") as report:
+        assert report.read().startswith("# Route check\n"), "the full report is on disk, as Slack would get it"
     assert "Traffic verified by alice, approved by bob" in done.stdout
     assert "MSE █░░░░░░░░░ 9%" in done.stdout
 

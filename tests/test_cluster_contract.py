@@ -23,11 +23,13 @@ NS, LB = "ingress-nginx", "nginx-ingress-lb"
 def seed() -> dict[str, Any]:
     """The demo seed plus the class cases it lacks: the legacy annotation and no class at all."""
     data = load_seed()
+    data["clusters"]["demo-cluster"]["deployments"]["tools/other-app"] = {"labels": {"app.kubernetes.io/name": "x"},
+                                                                          "args": ["--configmap=tools/x"]}
     data["clusters"]["demo-cluster"]["ingresses"] += [
         {"namespace": "legacy", "name": "old-style", "annotations": {"kubernetes.io/ingress.class": "nginx"},
          "rules": [{"host": "old.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}]},
         {"namespace": "legacy", "name": "classless",
-         "rules": [{"host": "bare.example.com", "paths": [{"path": "/x", "pathType": "Prefix"}]}]},
+         "rules": [{"host": "bare.example.com", "paths": [{"path": "/x", "pathType": "Prefix", "service": "bare"}]}]},
     ]
     return data
 
@@ -98,3 +100,24 @@ def test_delete_is_idempotent(cluster: ClusterPort) -> None:
     assert cluster.delete_service(namespace=NS, name=LB) is True
     assert cluster.delete_service(namespace=NS, name=LB) is False
     assert cluster.get_service(namespace=NS, name=LB) is None
+
+
+def test_ingress_paths_carry_their_backend_service(cluster: ClusterPort) -> None:
+    found = {i.name: i for i in cluster.list_ingresses(ingress_class="nginx")}
+    assert found["classless"].backends == ("bare",)
+    assert len(found["public-api"].backends) == len(found["public-api"].paths)
+
+
+def test_get_config_map(cluster: ClusterPort) -> None:
+    cm = cluster.get_config_map(namespace="ingress-nginx", name="ingress-nginx-controller")
+    assert cm is not None and (cm.namespace, cm.name) == ("ingress-nginx", "ingress-nginx-controller")
+    assert dict(cm.data) == {"allow-snippet-annotations": "true", "proxy-read-timeout": "120"}
+    assert cluster.get_config_map(namespace="ingress-nginx", name="nope") is None
+
+
+def test_list_deployments_by_label(cluster: ClusterPort) -> None:
+    found = cluster.list_deployments(label_selector="app.kubernetes.io/name=ingress-nginx,"
+                                                    "app.kubernetes.io/component=controller")
+    assert [(d.namespace, d.name) for d in found] == [("ingress-nginx", "ingress-nginx-controller")]
+    assert "--configmap=$(POD_NAMESPACE)/ingress-nginx-controller" in found[0].args
+    assert cluster.list_deployments(label_selector="app.kubernetes.io/name=nothing") == []

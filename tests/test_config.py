@@ -65,6 +65,16 @@ def test_bad_environment_names_the_setting(env: dict[str, str], change: dict[str
     assert "\n" not in str(err.value)
 
 
+def test_controller_configmap_reaches_the_world(env: dict[str, str], tmp_path: Path) -> None:
+    """The route check of the running bot reads the ConfigMap the config names (and only that one)."""
+    from bot.wiring import _build_world
+
+    (tmp_path / "migrate.yaml").write_text("operators: [U1]\napprovers: [U2]\n"
+                                           "controller_configmap: ingress-nginx/ingress-nginx-controller\n")
+    s = load_settings(env)
+    assert _build_world(s).controller_configmap == "ingress-nginx/ingress-nginx-controller"
+
+
 def test_socket_mode_needs_no_signing_secret(env: dict[str, str]) -> None:
     s = load_settings({**env, "SLACK_SIGNING_SECRET": "", "SLACK_APP_TOKEN": "xapp-1-abc"})
     assert s.socket_mode
@@ -85,6 +95,7 @@ def test_socket_mode_needs_no_signing_secret(env: dict[str, str]) -> None:
     ("dwell_seconds: soon", "dwell_seconds"),
     ("approval_ttl_minutes: 0", "approval_ttl_minutes"),
     ("alibaba: [region]", "alibaba"),
+    ("operators: [U1]\napprovers: [U2]\ncontroller_configmap: nginx-config", "controller_configmap"),
 ])
 def test_bad_config_names_the_key(env: dict[str, str], tmp_path: Path, raw: str, setting: str) -> None:
     (tmp_path / "migrate.yaml").write_text(raw)

@@ -455,7 +455,7 @@ def test_blocking_findings_hold_the_migration_until_fixed_or_accepted(redis_url:
     h.ok("alice", "/migrate start cluster=demo-cluster gateway=gw-demo")
     checked = h.ok("alice", "/migrate check")
     assert "1 blocking" in checked.text and "configuration-snippet" in checked.text
-    assert "route-check.txt" in checked.files and "configuration-snippet" in checked.files["route-check.txt"]
+    assert "route-check.md" in checked.files and "configuration-snippet" in checked.files["route-check.md"]
     assert h.migration().phase is Phase.LISTENING
     held = h.say("alice", "/migrate method slb service=ingress-nginx/nginx-ingress-lb")
     assert not held.ok and "check" in held.text

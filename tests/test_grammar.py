@@ -32,7 +32,8 @@ BAD = {
     "method dns service=a/b": "`method dns` takes",
     "method slb service=a/b ttl=60": "`ttl=` belongs to `method dns`",
     "cutover force=perhaps": "takes yes or no",
-    "check accept=maybe": "takes yes or no",
+    "check accept=maybe": "takes finding ids from the report",
+    "check accept=F3,X7": "takes finding ids from the report",
     'deny reason="unclosed': "quote is not closed",
     "help nothing": "No verb `nothing`",
     "status extra": "Unexpected `extra`",
@@ -67,6 +68,8 @@ def test_good_lines_parse() -> None:
     assert parse("method dns domains=a.example.com,b.example.com").args["domains"] == "a.example.com,b.example.com"
     assert parse("deny r-1a2b reason=“error rate up”").args["reason"] == "error rate up"
     assert parse("check accept=yes").flag("accept")
+    assert parse("check accept=F3,f17").args["accept"] == "F3,f17"
+    assert parse("check accept=all").args["accept"] == "all"
 
 
 def test_odd_unicode_is_a_clear_error_not_a_crash() -> None:

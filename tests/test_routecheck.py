@@ -142,19 +142,19 @@ def test_unknown_nginx_key_warns_and_foreign_keys_are_left_alone() -> None:
 
 
 def test_report_json_shape_and_text_summary() -> None:
-    report = check_routes([ing("a", proxy_body_size="1m", service_weight=""), ing("b", load_balance="ewma"),
-                           ing("c", proxy_body_size="8m")])
+    report = check_routes([ing("a", proxy_read_timeout="1", service_weight=""), ing("b", load_balance="ewma"),
+                           ing("c", proxy_read_timeout="8")])
     data = json.loads(json.dumps(report.to_json_dict()))
     assert set(data) == {"ingresses", "summary", "findings"}
     assert data["ingresses"] == 3 and data["summary"] == {"blocking": 2, "warning": 1, "info": 1}
     assert set(data["findings"][0]) == {"namespace", "name", "annotation", "value", "status", "severity",
-                                        "mse_alternative", "note"}
+                                        "mse_alternative", "note", "id", "rule", "kind"}
     assert report.summary_line() == "3 Ingresses: 2 blocking, 1 warning, 1 info"
     text = report.to_text()
     assert text.splitlines()[0] == "Route check: 3 Ingresses: 2 blocking, 1 warning, 1 info"
-    assert "Top annotations: proxy-body-size (2)" in text
-    assert text.splitlines()[2].startswith("BLOCKING shop/a nginx.ingress.kubernetes.io/proxy-body-size=\"1m\"")
-    assert len(text.splitlines()) == 2 + 4
+    assert "Top annotations: proxy-read-timeout (2)" in text
+    assert text.splitlines()[2].startswith("BLOCKING F1 shop/a nginx.ingress.kubernetes.io/proxy-read-timeout=\"1\"")
+    assert len(text.splitlines()) == 2 + 4 * 2, "each finding, then its source on the next line"
 
 
 def test_check_streams_its_input() -> None:
@@ -181,3 +181,143 @@ def test_curl_lines_per_host_use_443_for_tls() -> None:
     assert len(lines) == 2
     assert "--resolve a.example.com:443:47.0.0.9 https://a.example.com/shop" in lines[0]
     assert "--resolve b.example.com:80:47.0.0.9 http://b.example.com/" in lines[1]
+
+
+# ---- issue 13: verdicts an SRE can trust ---------------------------------------------------
+
+def canary_pair(main_ann: dict[str, str], canary_ann: dict[str, str], *, main_path: str = "/api",
+                canary_path: str = "/api", main_type: str = "Prefix", canary_type: str = "Prefix",
+                canary_host: str = "a.example.com", canary_service: str = "web-canary") -> list[Ingress]:
+    main = Ingress("shop", "web", "nginx", {**main_ann}, ("a.example.com",),
+                   (("a.example.com", main_path, main_type),), backends=("web",))
+    canary = Ingress("shop", "web-canary", "nginx", {N + "canary": "true", N + "canary-weight": "10", **canary_ann},
+                     (canary_host,), ((canary_host, canary_path, canary_type),), backends=(canary_service,))
+    return [main, canary]
+
+
+def test_canary_attached_to_a_matching_main_route_gives_no_finding() -> None:
+    report = check_routes(canary_pair({}, {}, canary_path="/api/"), service_exists=lambda ns, n: True)
+    assert report.findings == ()
+
+
+def test_canary_whose_main_uses_regex_paths_blocks() -> None:
+    """The SRE's case: use-regex on the main Ingress only, so Higress keys the two routes differently."""
+    report = check_routes(canary_pair({N + "use-regex": "true"}, {}, main_path="/api/(.*)",
+                                      canary_path="/api/(.*)"))
+    f = only(report, N + "canary")
+    assert (f.severity, f.rule, f.name) == ("blocking", "canary", "web-canary")
+    assert "as prefix here but as regex on the main Ingress shop/web" in f.note and "ApplyCanaryIngress" in f.note
+
+
+def test_canary_with_another_path_type_or_no_main_blocks() -> None:
+    exact = only(check_routes(canary_pair({}, {}, canary_type="Exact")), N + "canary")
+    assert exact.severity == "blocking" and "as exact here but as prefix" in exact.note
+    alone = only(check_routes(canary_pair({}, {}, canary_host="b.example.com")), N + "canary")
+    assert alone.severity == "blocking" and "no main Ingress serves host b.example.com" in alone.note
+    other = only(check_routes(canary_pair({}, {}, canary_path="/other")), N + "canary")
+    assert "no main Ingress has path /other" in other.note
+
+
+def test_canary_sending_to_a_missing_service_blocks() -> None:
+    report = check_routes(canary_pair({}, {}), service_exists=lambda ns, name: name != "web-canary")
+    f = only(report, N + "canary")
+    assert f.rule == "canary-service" and "Service web-canary, which does not exist in shop" in f.note
+
+
+@pytest.mark.parametrize("pattern", ["^(?!internal).*-beta$", "(a)\\1", "a++", "(?>x)", "\\Gx"])
+def test_canary_header_pattern_re2_cannot_compile_blocks(pattern: str) -> None:
+    f = only(check_routes(canary_pair({}, {N + "canary-by-header": "X-Env",
+                                           N + "canary-by-header-pattern": pattern})),
+             N + "canary-by-header-pattern")
+    assert f.severity == "blocking" and "RE2 cannot compile" in f.note
+
+
+def test_canary_header_pattern_re2_accepts_only_warns() -> None:
+    f = only(check_routes(canary_pair({}, {N + "canary-by-header-pattern": "^v[0-9]+-beta$"})),
+             N + "canary-by-header-pattern")
+    assert f.severity == "warning"
+
+
+def test_rewrite_target_with_a_variable_or_pcre_blocks() -> None:
+    report = check_routes([ing(paths=("/svc(/|$)(.*)",), rewrite_target="/$host/$2")])
+    f = [x for x in report.findings if x.rule == "regex-target"]
+    assert len(f) == 1 and f[0].severity == "blocking" and "not expanded" in f[0].note
+    assert check_routes([ing(paths=("/svc(/|$)(.*)",), rewrite_target="/$2")]).blocking == ()
+
+
+@pytest.mark.parametrize(("value", "severity"), [("1.1", "info"), ('"1.1"', "info"), ("1.0", "warning")])
+def test_proxy_http_version_never_blocks(value: str, severity: str) -> None:
+    f = only(check_routes([ing(proxy_http_version=value)]), N + "proxy-http-version")
+    assert f.severity == severity
+
+
+def test_proxy_body_size_is_a_lost_restriction_not_blocking() -> None:
+    f = only(check_routes([ing(proxy_body_size="20m")]), N + "proxy-body-size")
+    assert f.severity == "warning" and "no body size limit" in f.note and "20m" in f.note
+    assert only(check_routes([ing(proxy_body_size="0")]), N + "proxy-body-size").severity == "info"
+
+
+@pytest.mark.parametrize("key", ["limit-rps", "limit-rpm", "limit-connections"])
+def test_rate_limits_say_mse_limits_per_route_not_per_client(key: str) -> None:
+    f = only(check_routes([ing(**{N + key: "10"})]), N + key)
+    assert f.severity == "blocking"
+    assert "per client IP" in f.caveat and "per route" in f.caveat
+
+
+def test_text_output_carries_the_caveat_and_its_source() -> None:
+    text = check_routes([ing(load_balance="least_conn")]).to_text()
+    assert "see the caveat" in text
+    assert "source: MSE doc: Partially compatible (Service scope) - round_robin, least_conn, random; ewma" in text
+
+
+def test_multi_line_values_stay_on_one_line_in_text() -> None:
+    text = check_routes([ing(configuration_snippet="more_set_headers 'A: b';\nreturn 403;")]).to_text()
+    line = next(x for x in text.splitlines() if x.startswith("BLOCKING"))
+    assert "⏎" in line and "return 403" in line
+
+
+# ---- Service-wide settings ------------------------------------------------------------------
+
+def to_service(name: str, service: str, **annotations: str) -> Ingress:
+    base = ing(name, host=f"{name}.example.com", **annotations)
+    return Ingress(base.namespace, base.name, "nginx", base.annotations, base.hosts, base.paths,
+                   backends=(service,))
+
+
+def test_two_ingresses_sending_one_service_different_backend_protocols_block() -> None:
+    report = check_routes([to_service("a", "api", backend_protocol="HTTPS"), to_service("b", "api")])
+    [f] = [f for f in report.findings if f.rule == "service"]
+    assert (f.severity, f.annotation, f.name) == ("blocking", N + "backend-protocol", "b")
+    assert "shop/a: HTTPS" in f.note and "shop/b: (not set)" in f.note and "per Service" in f.note
+
+
+def test_same_settings_or_other_services_are_no_conflict() -> None:
+    same = [to_service("a", "api", affinity="cookie"), to_service("b", "api", affinity="cookie")]
+    assert check_routes(same).findings == ()
+    apart = [to_service("a", "api", load_balance="round_robin"), to_service("b", "web")]
+    assert [f.rule for f in check_routes(apart).findings] == ["annotation"], "load-balance's own caveat only"
+
+
+# ---- ids -----------------------------------------------------------------------------------
+
+def test_findings_get_short_ids_that_survive_a_new_finding() -> None:
+    first = check_routes([ing("b", proxy_read_timeout="5")])
+    assert [f.id for f in first.findings] == ["F1"]
+    known = {f.fingerprint: f.id for f in first.blocking}
+    second = check_routes([ing("a", limit_rps="5"), ing("b", proxy_read_timeout="5")], known_ids=known)
+    ids = {f.name: f.id for f in second.findings}
+    assert ids == {"b": "F1", "a": "F2"}
+
+
+def test_a_dot_in_a_path_with_rewrite_target_is_regex_on_higress() -> None:
+    """NeedRegexMatch counts `.` as a regex character: `/file.txt` then matches `/fileXtxt` too."""
+    f = only(check_routes([ing(paths=("/file.txt",), rewrite_target="/static/file.txt")]), N + "rewrite-target")
+    assert f.severity == "warning" and "RE2" in f.note
+
+
+def test_canary_header_value_with_regex_characters_matches_more_on_mse() -> None:
+    f = only(check_routes(canary_pair({}, {N + "canary-by-header": "X-Ver", N + "canary-by-header-value": "v1.2"})),
+             N + "canary-by-header-value")
+    assert f.severity == "warning" and "always|v1.2" in f.note
+    assert check_routes(canary_pair({}, {N + "canary-by-header": "X-Ver",
+                                         N + "canary-by-header-value": "beta"})).findings == ()

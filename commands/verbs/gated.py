@@ -35,6 +35,10 @@ WHAT_HAPPENS = {
 
 
 def summary_for(verb: str, m: Migration, args: dict[str, Any]) -> str:
+    if verb == "accept":
+        from commands.verbs.checkroutes import accept_summary
+
+        return accept_summary(args)
     delete = ""
     if args.get("delete_service") and m.slb:
         delete = f" and DELETE Service {m.slb.namespace}/{m.slb.service}"
@@ -161,12 +165,9 @@ def execute(eng: Engine, m: Migration, verb: str, args: dict[str, Any], *, user:
     if verb == "weight":
         return _approved_weight(eng, m, args, user=user, approval=approval, who=who)
     if verb == "accept":
-        new = eng.touched(m, who, "accepted the route-check findings", phase=Phase.CHECKED, pending_approval="",
-                          check={**m.check, "accepted_by": list(approval.approvals) if approval else [user]})
-        m2 = eng.commit(m, new, user=user, verb="accept", args=args, result="blocking findings accepted",
-                        approval=approval)
-        return eng.reply(m2, f"Blocking findings accepted ({who}). Next: `/migrate method ...`.", verb="accept",
-                         approval=approval)
+        from commands.verbs.checkroutes import accept_execute
+
+        return accept_execute(eng, m, args, user=user, who=who, approval=approval)
     if verb == "cutover" and m.method == "dns" and not args.get("unseen"):
         missing = dns.unseen(eng.world, m)  # seen when asked; looked at again, since a record can go
         if missing:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from commands import ccm, dns, dns_plan, grammar, slb_plan
 from commands.engine import busy
@@ -57,43 +57,15 @@ def _retry_step1(eng: Engine, request: Request, cluster: str) -> Outcome | None:
 
 
 def check(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:
-    """Step 2: every annotation against MSE, the gateway's routes against the Ingresses."""
-    from commands import routecheck
+    """Step 2: every annotation against MSE, the controller's settings, the gateway's routes."""
+    from commands.verbs import checkroutes
 
     transition_for("check", m.phase)
-    if cmd.flag("accept"):
-        if not m.check.get("blocking"):
-            raise UserError("Nothing to accept: run `/migrate check` first; `accept=yes` is for blocking findings.")
-        return gated.request(eng, m, request, Command("accept", {}, ""))
-    gw = eng.world.gateway.get_gateway(gateway_id=m.gateway)
-    ingresses = list(eng.world.cluster(m.cluster).list_ingresses(ingress_class=m.ingress_class))
-    report = routecheck.check_routes(ingresses, gateway_version=gw.version if gw else None)
-    missing = routecheck.missing_routes(ingresses, eng.world.gateway.routes(gateway_id=m.gateway))
-    curls = routecheck.curl_lines(ingresses, mse_ip=gw.slb_address if gw else "MSE_IP")
-    lines = [f"Route check: {report.summary_line()}."]
-    lines += [f"• BLOCKING {f.namespace}/{f.name}: `{f.annotation}` = `{f.value}`: {f.note}"
-              for f in report.blocking[:10]]
-    if len(report.blocking) > 10:
-        lines.append(f"… and {len(report.blocking) - 10} more blocking findings in the attached report.")
-    if missing:
-        lines.append("The gateway is missing routes: " + ", ".join(f"{r.host}{r.path}" for r in missing[:10]))
-    probe_lines = _probe(eng, m, ingresses, gw.slb_address if gw else "", cmd)
-    lines += probe_lines
-    lines.append("Test before switching:\n" + "\n".join(curls[:10]))
-    blocked = bool(report.blocking) or bool(missing)
-    summary: dict[str, Any] = {"blocking": len(report.blocking), **report.summary, "missing_routes": len(missing),
-                               "ingresses": report.ingresses, "at": eng.now()}
-    target = Phase.LISTENING if blocked else Phase.CHECKED
-    if blocked:
-        lines.append("Blocking findings keep the migration here: fix them and run `/migrate check` again, "
-                     "or have an approver accept them with `/migrate check accept=yes`.")
-    else:
-        lines.append("No blocking findings. Next: choose a method, e.g. "
-                     "`/migrate method slb service=ingress-nginx/nginx-ingress-lb`.")
-    new = eng.touched(m, request.user, f"checked routes ({report.summary_line()})", check=summary, phase=target)
-    m2 = eng.commit(m, new, user=request.user, verb="check", args=dict(cmd.args), result=report.summary_line())
-    files = {"route-check.txt": report.to_text()}
-    return eng.reply(m2, "\n".join(lines), verb="check", files=files)
+    accept = cmd.args.get("accept", "")
+    if accept and accept.lower() not in ("no", "false"):
+        return checkroutes.accept_request(eng, m, request, accept)
+    return checkroutes.check(eng, m, request, cmd,
+                             probe=lambda ingresses, mse_ip: _probe(eng, m, ingresses, mse_ip, cmd))
 
 
 def _probe(eng: Engine, m: Migration, ingresses: list[Ingress], mse_ip: str, cmd: Command) -> list[str]:
@@ -101,7 +73,7 @@ def _probe(eng: Engine, m: Migration, ingresses: list[Ingress], mse_ip: str, cmd
     if not cmd.flag("probe"):
         return []
     if eng.prober is None:
-        return ["Probing is not available with the simulated world; use the curl lines below."]
+        return ["Probing is not available with the simulated world; use the curl lines in the report file."]
     nginx_ip = cmd.args.get("nginx", "")
     if not nginx_ip:
         return ["Probe skipped: say where NGINX answers, e.g. `/migrate check probe=yes nginx=47.100.0.10`."]
@@ -109,7 +81,9 @@ def _probe(eng: Engine, m: Migration, ingresses: list[Ingress], mse_ip: str, cmd
     diffs = eng.prober(routes, mse_ip=mse_ip, nginx_ip=nginx_ip)
     if not diffs:
         return [f"Probe: all {len(routes)} paths answered the same through MSE and NGINX."]
-    return ["Probe: these paths answer differently:", *(f"• {d.line()}" for d in diffs[:10])]
+    first = "; ".join(d.line() for d in diffs[:2]) + ("; … (all in the report file)" if len(diffs) > 2 else "")
+    return [f"Probe: {len(diffs)} of {len(routes)} paths answer differently through MSE and NGINX: {first}",
+            *(d.line() for d in diffs)]
 
 
 def method(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outcome:

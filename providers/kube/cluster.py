@@ -16,7 +16,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from commands.errors import ProviderError
-from commands.ports import ClusterInfo, Ingress, Service
+from commands.ports import ClusterInfo, ConfigMap, Deployment, Ingress, Service
 from providers.kube import convert
 from providers.kube.errors import Op, call, load
 
@@ -24,6 +24,8 @@ T = TypeVar("T")
 INGRESSES = "ingresses.networking.k8s.io"
 CLASSES = "ingressclasses.networking.k8s.io"
 SERVICES = "services"
+CONFIGMAPS = "configmaps"
+DEPLOYMENTS = "deployments.apps"
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -106,6 +108,22 @@ class KubeCluster:
                 return None
             raise
 
+    def get_config_map(self, *, namespace: str, name: str) -> ConfigMap | None:
+        """One ConfigMap by name: the bot's RBAC may allow `get` on that one object only."""
+        try:
+            raw = self._call(Op("get", CONFIGMAPS, namespace, name), self.core.read_namespaced_config_map, name,
+                             namespace)
+        except ProviderError as err:
+            if err.code == "NotFound":
+                return None
+            raise
+        return convert.config_map(raw)
+
+    def list_deployments(self, *, label_selector: str) -> list[Deployment]:
+        page = self._call(Op("list", DEPLOYMENTS), self._get, "/apis/apps/v1/deployments",
+                          [("labelSelector", label_selector)])
+        return [convert.deployment(raw) for raw in page.get("items") or []]
+
     # ---- writes -----------------------------------------------------------------------------
 
     def _write(self, namespace: str, name: str, change: Callable[[dict[str, Any]], Callable[[], Any] | None]
@@ -159,6 +177,17 @@ class KubeCluster:
                 return False
             raise
         return True
+
+    def _get(self, path: str, query: list[tuple[str, str]], *, _preload_content: bool,
+             _request_timeout: float) -> Any:
+        """A raw GET: importing the typed AppsV1Api for one list costs more start-up than the list."""
+        params = self.api.param_serialize(method="GET", resource_path=path, query_params=query,
+                                          header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+        response = self.api.call_api(*params, _request_timeout=_request_timeout)
+        if not 200 <= response.status <= 299:
+            response.read()  # type: ignore[no-untyped-call]
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
 
     def _put_service(self, raw: dict[str, Any], *, _preload_content: bool, _request_timeout: float) -> Any:
         """PUT the raw object: the typed method would validate it into a model and refuse unknown fields."""

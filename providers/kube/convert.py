@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from commands.ports import Ingress, Service, ServicePort
+from commands.ports import ConfigMap, Deployment, Ingress, Service, ServicePort
 
 LEGACY_CLASS = "kubernetes.io/ingress.class"
 DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"
@@ -25,16 +25,18 @@ def ingress(raw: dict[str, Any]) -> Ingress:
         source = "annotation" if cls else "default"
     hosts: list[str] = []
     paths: list[tuple[str, str, str]] = []
+    backends: list[str] = []
     for rule in spec.get("rules") or []:
         host = rule.get("host") or ""
         hosts.append(host)
         for p in (rule.get("http") or {}).get("paths") or []:
             paths.append((host, p.get("path") or "/", p.get("pathType") or "ImplementationSpecific"))
+            backends.append(((p.get("backend") or {}).get("service") or {}).get("name") or "")
     tls_hosts = tuple(h for t in spec.get("tls") or [] for h in t.get("hosts") or [])
     published = ((raw.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     addresses = tuple(str(p.get("ip") or p.get("hostname")) for p in published if p.get("ip") or p.get("hostname"))
     return Ingress(meta.get("namespace", ""), meta.get("name", ""), cls, annotations, tuple(hosts), tuple(paths),
-                   tls_hosts, source, addresses)
+                   tls_hosts, source, addresses, tuple(backends))
 
 
 def matches_class(ing: Ingress, ingress_class: str, default_class: str) -> bool:
@@ -59,3 +61,18 @@ def service(raw: dict[str, Any]) -> Service:
     return Service(meta.get("namespace", ""), meta.get("name", ""), dict(meta.get("annotations") or {}),
                    dict(meta.get("labels") or {}), ports, str(meta.get("resourceVersion", "")),
                    lb[0].get("ip") or lb[0].get("hostname") or "")
+
+
+def config_map(raw: dict[str, Any]) -> ConfigMap:
+    meta = raw.get("metadata") or {}
+    return ConfigMap(meta.get("namespace", ""), meta.get("name", ""),
+                     {str(k): str(v) for k, v in (raw.get("data") or {}).items()})
+
+
+def deployment(raw: dict[str, Any]) -> Deployment:
+    """Every container's command and args, in order: `--configmap` may sit in either."""
+    meta = raw.get("metadata") or {}
+    pod = ((raw.get("spec") or {}).get("template") or {}).get("spec") or {}
+    args = tuple(str(a) for c in pod.get("containers") or [] for a in [*(c.get("command") or []),
+                                                                        *(c.get("args") or [])])
+    return Deployment(meta.get("namespace", ""), meta.get("name", ""), args)

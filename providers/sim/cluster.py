@@ -14,7 +14,17 @@ from typing import Any
 
 from commands.ccm import CCM_TAGS, ID, LB_ID_LABEL, VGROUP_PORT, WEIGHT, is_ccm_name, serves
 from commands.errors import ProviderError
-from commands.ports import Backend, ClusterInfo, Ingress, LoadBalancerPort, Service, ServicePort, VServerGroup
+from commands.ports import (
+    Backend,
+    ClusterInfo,
+    ConfigMap,
+    Deployment,
+    Ingress,
+    LoadBalancerPort,
+    Service,
+    ServicePort,
+    VServerGroup,
+)
 from commands.traffic import spread
 from providers.sim.state import SimState
 
@@ -32,6 +42,7 @@ def ingress_from_seed(raw: dict[str, Any], default_class: str) -> Ingress:
         annotations=dict(raw.get("annotations") or {}), hosts=tuple(r["host"] for r in rules),
         paths=paths, tls_hosts=tuple(raw.get("tls") or ()), class_source=source,
         addresses=tuple(raw.get("addresses") or ()),
+        backends=tuple(p.get("service", "") for r in rules for p in r.get("paths", [])),
     )
 
 
@@ -79,6 +90,20 @@ class SimCluster:
         with self.state.op("k8s.get_service") as data:
             raw = self._cluster(data)["services"].get(f"{namespace}/{name}")
             return _service(namespace, name, raw) if raw else None
+
+    def get_config_map(self, *, namespace: str, name: str) -> ConfigMap | None:
+        with self.state.op("k8s.get_config_map") as data:
+            raw = self._cluster(data).get("config_maps", {}).get(f"{namespace}/{name}")
+            return ConfigMap(namespace, name, {str(k): str(v) for k, v in raw.items()}) if raw is not None else None
+
+    def list_deployments(self, *, label_selector: str) -> list[Deployment]:
+        """Equality selectors only (`a=b,c=d`), which is all the route check sends."""
+        wanted = dict(term.split("=", 1) for term in label_selector.split(",") if "=" in term)
+        with self.state.op("k8s.list_deployments") as data:
+            raw = self._cluster(data).get("deployments", {})
+            return [Deployment(*key.split("/", 1), tuple(d.get("args", [])))
+                    for key, d in sorted(raw.items())
+                    if all((d.get("labels") or {}).get(k) == v for k, v in wanted.items())]
 
     def replace_service_annotations(self, *, namespace: str, name: str, annotations: Mapping[str, str]) -> Service:
         with self.state.op("k8s.replace_service_annotations") as data:

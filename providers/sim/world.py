@@ -25,8 +25,9 @@ __all__ = ["SimCluster", "SimDns", "SimGateway", "SimLoadBalancer", "SimWorld"]
 class SimWorld:
     """The simulated world the demo, the console, rehearsals and tests run against."""
 
-    def __init__(self, state: SimState) -> None:
+    def __init__(self, state: SimState, *, controller_configmap: str = "") -> None:
         self.state = state
+        self.controller_configmap = controller_configmap  # "" = found from the controller Deployment
         self.gateway = SimGateway(state)
         self.slb = SimLoadBalancer(state)
         self.dns = SimDns(state)
@@ -34,8 +35,9 @@ class SimWorld:
         self.metrics = SimMetrics(state)
 
     @classmethod
-    def from_seed(cls, seed: str | Path | None = None, *, path: str | Path | None = None) -> SimWorld:
-        return cls(SimState.from_seed(seed, path=path))
+    def from_seed(cls, seed: str | Path | None = None, *, path: str | Path | None = None,
+                  controller_configmap: str = "") -> SimWorld:
+        return cls(SimState.from_seed(seed, path=path), controller_configmap=controller_configmap)
 
     def cluster(self, cluster_id: str) -> SimCluster:
         return SimCluster(self.state, cluster_id)
