@@ -126,6 +126,15 @@ def snippets_allowed(controller: Controller | None) -> bool | None:
     return True if value in TRUE else False if value in FALSE else None
 
 
+def redirects_tls(controller: Controller | None) -> bool:
+    """Whether NGINX redirects TLS hosts to HTTPS when an Ingress does not say: the ConfigMap's
+    `ssl-redirect`, default true (ingress-nginx configmap.md @dbb11b92 "ssl-redirect"; the annotation
+    falls back to it). With it off, NGINX does not redirect either, so MSE's default loses nothing."""
+    if controller is None or controller.data is None:
+        return True
+    return controller.data.get("ssl-redirect", "true").strip().lower() not in FALSE
+
+
 def _differs(s: Setting, value: str, explicit: bool) -> bool:
     v = value.strip().lower()
     return {"set": bool(v), "true": v in TRUE, "false": v in FALSE, "always": v not in ("0", "0m", "0k"),

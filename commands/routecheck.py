@@ -63,6 +63,9 @@ RATE_LIMITS = frozenset({"limit-rps", "limit-rpm", "limit-connections"})
 OFF_VALUES = frozenset({"false", "off", "0", ""})
 BACKEND_PROTOCOLS = frozenset({"HTTP", "HTTP2", "HTTPS", "GRPC", "GRPCS"})
 HASH_BY = re.compile(r"^\$(request_uri|host|remote_addr|http_\w+|arg_\w+)$")
+#: annotations.md caveat 3 (ssl-redirect default), from higress @4e0d691 pkg/ingress/kube/annotations/redirect.go.
+REDIRECT_SOURCE = (" Source: shared/reference/annotations.md caveat 3 (ssl-redirect default); higress @4e0d691 "
+                   "pkg/ingress/kube/annotations/redirect.go.")
 VERSION_IN_NOTE = re.compile(r"gateway\s*>=\s*[vV]?(\d+(?:\.\d+)+)")
 
 
@@ -142,6 +145,7 @@ def check_routes(ingresses: Iterable[Ingress], *, gateway_version: str | None = 
     version = parse_version(gateway_version) if gateway_version else None
     table = load_table()
     snippets_on = controllerconf.snippets_allowed(controller)
+    redirects = controllerconf.redirects_tls(controller)
     findings: list[Finding] = list(controllerconf.findings(controller)) if controller is not None else []
     counts: Counter[str] = Counter()
     pairs = routepairs.Pairs()
@@ -149,7 +153,7 @@ def check_routes(ingresses: Iterable[Ingress], *, gateway_version: str | None = 
     for ing in ingresses:
         scanned += 1
         counts.update(k for k in ing.annotations if k.startswith((NGINX, MSE)))
-        findings += check_ingress(ing, table, version, snippets_on=snippets_on)
+        findings += check_ingress(ing, table, version, snippets_on=snippets_on, redirects=redirects)
         pairs.add(ing)
     findings += pairs.findings(service_exists)
     numbered, _ = assign_ids(findings, known_ids)
@@ -158,10 +162,10 @@ def check_routes(ingresses: Iterable[Ingress], *, gateway_version: str | None = 
 
 
 def check_ingress(ing: Ingress, table: Table, version: tuple[int, ...] | None, *,
-                  snippets_on: bool | None = None) -> list[Finding]:
+                  snippets_on: bool | None = None, redirects: bool = True) -> list[Finding]:
     ann = ing.annotations
     out = [f for key in sorted(ann) for f in _check_key(ing, key, ann[key], table, version, snippets_on)]
-    out += _tls_redirect(ing)
+    out += _tls_redirect(ing) if redirects else []
     out += regex_findings(ing)
     return out
 
@@ -330,7 +334,8 @@ def _tls_redirect(ing: Ingress) -> list[Finding]:
     key = NGINX + "ssl-redirect"
     return [_finding(ing, key, ann.get(key, ""), "partial", "blocking", key,
                      f"TLS hosts {', '.join(ing.tls_hosts)}: NGINX redirects HTTP to HTTPS by default, MSE only "
-                     'when ssl-redirect or force-ssl-redirect is "true"; set ssl-redirect: "true" to keep it.')]
+                     'when ssl-redirect or force-ssl-redirect is "true"; set ssl-redirect: "true" to keep it.'
+                     + REDIRECT_SOURCE, rule="tls-redirect")]
 
 
 # ---- route sync and test lines (items 6 and 7) ----------------------------------------------

@@ -31,6 +31,7 @@ class Finding:
     id: str = ""  # short and stable within a migration (F3); `check accept=F3` names it
     rule: str = "annotation"  # annotation | tls-redirect | regex | canary | service | controller
     kind: str = "Ingress"  # Ingress | ConfigMap
+    subject: str = ""  # what else the finding is about (the Service of a per-Service conflict); part of its print
 
     @property
     def resource(self) -> str:
@@ -47,7 +48,8 @@ class Finding:
     @property
     def fingerprint(self) -> str:
         """Names the finding across checks: the same resource, key, value and rule give the same print."""
-        text = "\0".join((self.kind, self.namespace, self.name, self.annotation, self.value, self.rule))
+        parts = (self.kind, self.namespace, self.name, self.annotation, self.value, self.rule)
+        text = "\0".join((*parts, self.subject) if self.subject else parts)  # prints without a subject unchanged
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

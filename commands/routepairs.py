@@ -165,7 +165,8 @@ class Pairs:
                                    "partial", "blocking", None,
                                    f"Ingresses sending Service {namespace}/{svc} disagree on {suffix} ({shown}). "
                                    "MSE applies it per Service, not per route, so one value would win for "
-                                   "all of them. Set the same value on each." + SCOPE_SOURCE, rule="service"))
+                                   "all of them. Set the same value on each." + SCOPE_SOURCE, rule="service",
+                                   subject=f"{namespace}/{svc}"))
         return out
 
 

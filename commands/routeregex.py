@@ -34,6 +34,8 @@ HIGRESS_REGEX_CHARS = re.compile(r"[\\.+*?()|\[\]{}^$]")
 TARGET_VARIABLE = re.compile(r"\$(?![0-9])")
 
 
+REGEX_SOURCE = (" Source: higress @4e0d691 pkg/ingress/kube/annotations/annotations.go (NeedRegexMatch) and "
+                "rewrite.go; RE2 syntax: github.com/google/re2/wiki/Syntax.")
 _ANY_PCRE_ONLY = re.compile("|".join(f"(?:{rx.pattern})" for rx, _ in PCRE_ONLY))
 
 
@@ -86,7 +88,7 @@ def regex_findings(ing: Ingress) -> list[Finding]:
         listed = "; ".join(f"{p} ({why})" for p, why in bad)
         out.append(_found(ing, key, value, "partial", "blocking", None,
                             f"Paths use PCRE-only syntax that MSE's RE2 cannot compile: {listed}. Rewrite them "
-                            "without it.", rule="regex"))
+                            "without it." + REGEX_SOURCE, rule="regex"))
     if target is not None:
         out += _target_problems(ing, target)
     if bad:
@@ -96,7 +98,7 @@ def regex_findings(ing: Ingress) -> list[Finding]:
             f"case-insensitively and applied regex to every path of {hosts}.")
     if captures:
         note += " Capture groups in rewrite-target carry over ($1 becomes \\1)."
-    return [_found(ing, key, value, "partial", "warning", None, note, rule="regex"), *out]
+    return [_found(ing, key, value, "partial", "warning", None, note + REGEX_SOURCE, rule="regex"), *out]
 
 
 def _target_problems(ing: Ingress, target: str) -> list[Finding]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from commands.controllerconf import Controller
 from commands.errors import UserError
 from commands.ports import Ingress, Route
 from commands.routecheck import check_routes, curl_lines, load_table, missing_routes
@@ -148,7 +149,7 @@ def test_report_json_shape_and_text_summary() -> None:
     assert set(data) == {"ingresses", "summary", "findings"}
     assert data["ingresses"] == 3 and data["summary"] == {"blocking": 2, "warning": 1, "info": 1}
     assert set(data["findings"][0]) == {"namespace", "name", "annotation", "value", "status", "severity",
-                                        "mse_alternative", "note", "id", "rule", "kind"}
+                                        "mse_alternative", "note", "id", "rule", "kind", "subject"}
     assert report.summary_line() == "3 Ingresses: 2 blocking, 1 warning, 1 info"
     text = report.to_text()
     assert text.splitlines()[0] == "Route check: 3 Ingresses: 2 blocking, 1 warning, 1 info"
@@ -321,3 +322,39 @@ def test_canary_header_value_with_regex_characters_matches_more_on_mse() -> None
     assert f.severity == "warning" and "always|v1.2" in f.note
     assert check_routes(canary_pair({}, {N + "canary-by-header": "X-Ver",
                                          N + "canary-by-header-value": "beta"})).findings == ()
+
+
+# ---- review 13 ------------------------------------------------------------------------------
+
+def test_one_ingress_disagreeing_on_two_services_gives_two_findings_with_their_own_ids() -> None:
+    """`z` sends both Services and sets no affinity; `a` and `b` each set cookie on one of them. The two
+    conflicts name the same Ingress, key and values, so only the Service tells them apart: accepting one
+    must not waive the other, and a re-run must not give both the same id."""
+    both = Ingress("shop", "z", "nginx", {}, ("z.example.com",), (("z.example.com", "/", "Prefix"),),
+                   backends=("api", "web"))
+    report = check_routes([to_service("a", "api", affinity="cookie"), to_service("b", "web", affinity="cookie"), both])
+    conflicts = [f for f in report.findings if f.rule == "service"]
+    assert len(conflicts) == 2 and len({f.fingerprint for f in conflicts}) == 2
+    known = {f.fingerprint: f.id for f in report.blocking}
+    again = check_routes([to_service("a", "api", affinity="cookie"), to_service("b", "web", affinity="cookie"), both],
+                         known_ids=known)
+    assert sorted(f.id for f in again.findings if f.rule == "service") == sorted(f.id for f in conflicts)
+
+
+def test_tls_redirect_and_regex_findings_name_their_rule_and_source() -> None:
+    tls = only(check_routes([ing(tls=("a.example.com",))]), N + "ssl-redirect")
+    assert tls.rule == "tls-redirect" and "annotations.md caveat 3" in tls.source
+    regex = check_routes([ing(paths=("/v1/(.*)", "/a(?!b)"), use_regex="true")]).findings
+    regex += check_routes([ing(paths=("/v1/(.*)",), use_regex="true")]).findings
+    assert [f.severity for f in regex] == ["blocking", "warning"]
+    assert all("NeedRegexMatch" in f.source for f in regex)
+
+
+def test_no_redirect_finding_when_the_controller_turns_the_default_redirect_off() -> None:
+    """ConfigMap `ssl-redirect: "false"`: NGINX does not redirect TLS hosts either, so nothing changes."""
+    tls = ing(tls=("a.example.com",))
+    off = Controller("ingress-nginx/ctl", {"ssl-redirect": "false"}, "named")
+    assert [f for f in check_routes([tls], controller=off).findings if f.kind == "Ingress"] == []
+    for on in (Controller("ingress-nginx/ctl", {}, "named"), Controller("", None, "could not be read"), None):
+        assert [f.annotation for f in check_routes([tls], controller=on).findings
+                if f.kind == "Ingress"] == [N + "ssl-redirect"]
