@@ -127,7 +127,9 @@ def card_buttons(m: Migration) -> list[Block]:
         return next_button(m)
     share = held(m)[0]
     out: list[Block] = []
-    if m.mse_weight > 0 or share > 0:  # first: the one button the on-call looks for on a phone
+    # First: the one button the on-call looks for on a phone, while MSE answers for ANY name (the
+    # highest, not the lowest share: a step that failed halfway may leave one name on MSE).
+    if m.mse_weight > 0 or share > 0 or float(m.observed.get("highest", 0)) > 0:
         undone = {Phase.VERIFIED: " Traffic verification is undone.",
                   Phase.CUT_OVER: " The cutover and traffic verification are undone: NGINX comes back first."}
         out.append({"type": "button", "action_id": ActionId.ROLLBACK, "text": _plain("Rollback"), "style": "danger",
