@@ -165,6 +165,8 @@ def shift(world: World, m: Migration, *, mse: int, nginx: int, nginx_first: bool
             want = (targets[rec.id] if nginx else 0) if rec in theirs else mse
             if _reach(world, rec, want):
                 ttl = max(ttl, rec.ttl)
+    if mse == 0:  # `disable_known` wrote MSE's records before this loop read them: they changed too
+        ttl = max(ttl, cached)
     return {**observe(world, m, ttl=ttl), **({"mse_cached_ttl": cached} if cached else {}),
             **({"nginx_cached_ttl": nginx_cached} if nginx_cached else {})}
 

@@ -171,3 +171,38 @@ def test_ttls_lowered_for_names_a_later_method_leaves_out_are_restored_by_abort(
     h.ok("alice", "/migrate abort")
     after = world.raw()["dns"]["records"]
     assert {rid: r["ttl"] for rid, r in after.items()} == {rid: r["ttl"] for rid, r in before.items()}
+
+
+# ---- smaller things a user sees ------------------------------------------------------------------------
+
+
+def test_after_a_rollback_the_next_increase_waits_the_ttl_of_mses_records(redis_url: str) -> None:
+    """`weight 10` leaves NGINX's records as they were; the rollback only disables MSE's (TTL 600)."""
+    h = make_harness(redis_url, dwell_seconds=180)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", "/migrate weight 10")
+    h.clock.advance(600)
+    h.ok("bob", "/migrate rollback")
+    h.clock.advance(200)
+    early = h.say("alice", "/migrate weight 10")
+    assert not early.ok and "Too soon to increase" in early.text, early.text
+    h.clock.advance(400)
+    h.ok("alice", "/migrate weight 10")
+
+
+def test_after_switch_the_card_shows_the_weights_as_set_not_a_record_weight(redis_url: str) -> None:
+    from bot.blocks import traffic_text
+
+    h = make_harness(redis_url, dwell_seconds=0)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    assert "MSE weight 0 · NGINX weight 100 as set" in traffic_text(h.migration())
+
+
+def test_complete_delete_service_is_refused_on_the_dns_method(redis_url: str) -> None:
+    world = SimWorld.from_seed()
+    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    _cut_over(h, world, [MSE_IP])
+    out = h.say("alice", "/migrate complete delete-service=yes")
+    assert not out.ok and "option of the SLB method" in out.text and h.migration().pending_approval == ""
