@@ -41,10 +41,14 @@ def stamped(m: Migration, now: float) -> Migration:
 
 
 def sample(world: World, host: str, n: int = SAMPLES) -> list[str]:
-    """Every address a resolver returned for `host` over `n` queries, in the order first seen."""
+    """Every address a resolver returned for `host` over `n` queries, in the order first seen; an
+    empty answer ends the sample (a resolver that fails would fail `n` times, each after its timeout)."""
     out: list[str] = []
     for _ in range(n):
-        out += [a for a in world.resolver.addresses(domain=host) if a not in out]
+        got = world.resolver.addresses(domain=host)
+        if not got:
+            break
+        out += [a for a in got if a not in out]
     return out
 
 
@@ -154,6 +158,13 @@ def abort_refusal(world: World, m: Migration, now: float) -> str:
         return (f"Can't abort while MSE's record answers for {', '.join(names)}: abort stops the gateway serving the "
                 "Ingress hosts, and resolvers keep MSE's address for the record's TTL. Roll back first "
                 f"(`/migrate rollback`); abort is possible one TTL ({ttl}s) after MSE's records stopped answering.")
+    address = dns.address_if_any(world, m)
+    by_hand = [h for h in dns.choice(m).elsewhere() if address and address in sample(world, h)]
+    if by_hand:  # made at the other provider as the bot asked; only the team can take it away
+        records = ", ".join(f"`{h} A {address}`" for h in by_hand)
+        return (f"Can't abort yet: a resolver still returns MSE's address for {', '.join(by_hand)}, and abort stops the "
+                f"gateway serving the Ingress hosts. At your DNS provider, delete {records} (or disable it), then "
+                "abort once one TTL has passed.")
     until = float(m.saved.get(MSE_UNTIL, 0.0))
     if now < until:
         return (f"Can't abort yet: MSE's records no longer answer, but resolvers may hold MSE's address until "

@@ -122,6 +122,9 @@ def test_a_whole_dns_migration_through_the_engine(redis_url: str, emu: Emulator,
     assert emu.state.weighted["www.example.com|A|default"] is True
     h.ok("alice", "/migrate weight 100")
     assert h.migration().observed["hosts"]["www.example.com"]["share"] == 50.0
+    resolver = PublicResolver(emu)  # weighted: one record per query, picked by weight; the cutover copes below
+    answers = [resolver.addresses(domain="www.example.com") for _ in range(40)]
+    assert all(len(a) == 1 for a in answers) and {a[0] for a in answers} == {"47.100.0.10", "47.100.0.11", target}
     h.clock.advance(60)
     emu.state.elsewhere["app.example.org"].append(target)  # made by hand at the other provider
     for line in ("/migrate verify", "/migrate cutover", "/migrate complete"):
