@@ -162,8 +162,8 @@ def abort_refusal(world: World, m: Migration, now: float) -> str:
     by_hand = [h for h in dns.choice(m).elsewhere() if address and address in sample(world, h)]
     if by_hand:  # made at the other provider as the bot asked; only the team can take it away
         records = ", ".join(f"`{h} A {address}`" for h in by_hand)
-        return (f"Can't abort yet: a resolver still returns MSE's address for {', '.join(by_hand)}, and abort stops the "
-                f"gateway serving the Ingress hosts. At your DNS provider, delete {records} (or disable it), then "
+        return (f"Can't abort yet: a resolver still returns MSE's address for {', '.join(by_hand)}, and abort stops "
+                f"the gateway serving the Ingress hosts. At your DNS provider, delete {records} (or disable it), then "
                 "abort once one TTL has passed.")
     until = float(m.saved.get(MSE_UNTIL, 0.0))
     if now < until:
