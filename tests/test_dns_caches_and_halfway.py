@@ -122,6 +122,9 @@ def test_a_weight_step_that_fails_halfway_offers_rollback_and_says_what_dns_serv
     assert "shop.example.com: 9%" in out.text, out.text
     assert ActionId.ROLLBACK in [b["action_id"] for b in card_buttons(h.migration())]
     assert "shop.example.com: 9%" in h.ok("alice", "/migrate status").text
+    back = h.ok("bob", "/migrate rollback")
+    assert world.dns_split("shop.example.com", GW) == 0
+    assert "may still send clients there until 08:10:00 UTC" in back.text, back.text
 
 
 # ---- complete while a name still resolves to NGINX --------------------------------------------------
