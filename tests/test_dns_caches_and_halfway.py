@@ -209,3 +209,12 @@ def test_complete_delete_service_is_refused_on_the_dns_method(redis_url: str) ->
     _cut_over(h, world, [MSE_IP])
     out = h.say("alice", "/migrate complete delete-service=yes")
     assert not out.ok and "option of the SLB method" in out.text and h.migration().pending_approval == ""
+
+
+def test_complete_force_is_refused_on_the_slb_method(redis_url: str) -> None:
+    h = make_harness(redis_url, dwell_seconds=0)
+    h.to_shifting()
+    h.ok("alice", "/migrate weight 100")
+    _approve(h, "/migrate verify", "/migrate cutover")
+    out = h.say("alice", "/migrate complete force=yes")
+    assert not out.ok and "for the DNS method" in out.text and h.migration().pending_approval == ""

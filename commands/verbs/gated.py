@@ -90,7 +90,10 @@ def request(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
             raise NotAllowed(dns_caches.complete_refusal(still))
         if still:
             args["on_nginx"] = still
-    if verb == "complete" and m.method == "dns" and "delete-service" in cmd.args:
+    if verb == "complete" and m.method != "dns" and cmd.flag("force"):
+        raise NotAllowed("`force=yes` is for the DNS method (a name that still resolves to NGINX); run "
+                         "`/migrate complete`.")
+    if verb == "complete" and m.method == "dns" and cmd.flag("delete-service"):
         raise NotAllowed("`delete-service=yes` is an option of the SLB method: the DNS method never touches the NGINX "
                          "Service. Run `/migrate complete`.")
     if verb == "complete" and cmd.flag("delete-service"):
