@@ -16,7 +16,7 @@ from commands.dns import host_lines
 from commands.model import Approval, Migration
 from commands.phases import NEXT_STEP, ROLLBACK_OPEN, TERMINAL, WEIGHTS_UNLOCKED, Phase
 from commands.policy import Policy, dwell_left, format_duration
-from commands.render import drift_line, dwell_for, gates_line, held, next_verb, plan_line
+from commands.render import drift_line, dwell_for, gates_line, held, next_verb, plan_line, shown_weights
 from commands.traffic import format_share, share_bar
 
 Block = dict[str, Any]
@@ -104,8 +104,9 @@ def status_blocks(m: Migration, *, now: float, policy: Policy, buttons: bool = T
 
 def traffic_text(m: Migration) -> str:
     """The bar and weights read back from the SLB; one short line per moved group when there are several."""
-    share, mse, nginx = held(m)
-    lines = [f"`{share_bar(share)}`", f"MSE weight {mse} · NGINX weight {nginx}"]
+    share = held(m)[0]
+    mse, nginx, note = shown_weights(m)
+    lines = [f"`{share_bar(share)}`", f"MSE weight {mse} · NGINX weight {nginx}{note}"]
     groups = m.observed.get("groups", {}) if m.method == "slb" else {}
     if len(groups) > 1:
         lines += [f"{v['listeners']}: {format_share(v['share'])} (MSE {v['mse']} / NGINX {v['nginx']})"
@@ -127,7 +128,9 @@ def card_buttons(m: Migration) -> list[Block]:
         return next_button(m)
     share = held(m)[0]
     out: list[Block] = []
-    if m.mse_weight > 0 or share > 0:  # first: the one button the on-call looks for on a phone
+    # First: the one button the on-call looks for on a phone, while MSE answers for ANY name (the
+    # highest, not the lowest share: a step that failed halfway may leave one name on MSE).
+    if m.mse_weight > 0 or share > 0 or float(m.observed.get("highest", 0)) > 0:
         undone = {Phase.VERIFIED: " Traffic verification is undone.",
                   Phase.CUT_OVER: " The cutover and traffic verification are undone: NGINX comes back first."}
         out.append({"type": "button", "action_id": ActionId.ROLLBACK, "text": _plain("Rollback"), "style": "danger",

@@ -34,7 +34,7 @@ def mse_address(world: World, m: Migration) -> str:
     return gw.slb_address
 
 
-def _address_if_any(world: World, m: Migration) -> str:
+def address_if_any(world: World, m: Migration) -> str:
     """The gateway's address, or "" once the gateway is gone: an abort then works from the record ids it kept."""
     gw = world.gateway.get_gateway(gateway_id=m.gateway)
     return gw.slb_address if gw is not None else ""
@@ -65,11 +65,13 @@ def observe(world: World, m: Migration, *, ttl: int = 0) -> dict[str, Any]:
 
     With weighted round robin off every record counts the same (Alibaba Cloud DNS then returns them
     all). The migration's share is the lowest name's, so nobody reads 50% where a name is at 33%.
-    `ttl` is the largest TTL of the records the step changed (the dwell is at least that).
+    `ttl` is the largest TTL of the records the step changed (the dwell is at least that);
+    `highest` the highest name's share (any share above 0 means MSE answers somewhere).
     """
     c = choice(m)
     address = mse_address(world, m)
     hosts: dict[str, dict[str, Any]] = {}
+    mse_ttl = 0
     for host in c.hosted():
         weighted = world.dns.weighted(domain=host, type=MSE_TYPE, line=c.line)
         live = [r for r in world.dns.records(domain=host) if r.enabled and r.line == c.line and r.type == MSE_TYPE]
@@ -80,8 +82,12 @@ def observe(world: World, m: Migration, *, ttl: int = 0) -> dict[str, Any]:
         mse = sum(weight(r) for r in live if is_mse(r, c, address))
         other = sum(weight(r) for r in live if not is_mse(r, c, address))
         hosts[host] = {"mse": mse, "other": other, "share": round(mse_share(mse, other), 2)}
+        if mse:  # how long a resolver may keep MSE's address once it stops answering
+            mse_ttl = max(mse_ttl, *(r.ttl for r in live if is_mse(r, c, address)))
     lowest = min(hosts.values(), key=lambda v: v["share"]) if hosts else {"mse": 0, "other": 0, "share": 0.0}
-    return {"hosts": hosts, "share": lowest["share"], "mse": lowest["mse"], "nginx": lowest["other"], "ttl": ttl}
+    highest = max((v["share"] for v in hosts.values()), default=0.0)
+    return {"hosts": hosts, "share": lowest["share"], "mse": lowest["mse"], "nginx": lowest["other"], "ttl": ttl,
+            "highest": highest, **({"mse_ttl": mse_ttl} if mse_ttl else {})}
 
 
 def host_lines(observed: dict[str, Any], limit: int = MAX_HOST_LINES) -> list[str]:
@@ -142,7 +148,7 @@ def shift(world: World, m: Migration, *, mse: int, nginx: int, nginx_first: bool
         disable_known(world, m)  # before any read: a failing read cannot keep MSE answering
     c = choice(m)
     address = mse_address(world, m)
-    ttl = cached = 0
+    ttl = cached = nginx_cached = 0
     for host in c.hosted():
         ours, theirs = split(world, m, host, address)
         if mse and not ours:
@@ -150,6 +156,8 @@ def shift(world: World, m: Migration, *, mse: int, nginx: int, nginx_first: bool
                                 next_step="`/migrate abort` and switch again, or add it back by hand")
         if mse == 0 and ours:  # MSE leaves: resolvers may hold its address for its records' TTL
             cached = max(cached, *(r.ttl for r in ours))
+        if nginx == 0 and theirs:  # NGINX leaves (cutover): the same for NGINX's address
+            nginx_cached = max(nginx_cached, *(r.ttl for r in theirs))
         targets = dict(zip((r.id for r in theirs), [max(1, w) for w in spread(nginx, len(theirs))], strict=True))
         arriving = nginx_first or mse == 0
         first, last = (theirs, ours) if arriving else (ours, theirs)
@@ -157,7 +165,10 @@ def shift(world: World, m: Migration, *, mse: int, nginx: int, nginx_first: bool
             want = (targets[rec.id] if nginx else 0) if rec in theirs else mse
             if _reach(world, rec, want):
                 ttl = max(ttl, rec.ttl)
-    return {**observe(world, m, ttl=ttl), **({"mse_cached_ttl": cached} if cached else {})}
+    if mse == 0:  # `disable_known` wrote MSE's records before this loop read them: they changed too
+        ttl = max(ttl, cached)
+    return {**observe(world, m, ttl=ttl), **({"mse_cached_ttl": cached} if cached else {}),
+            **({"nginx_cached_ttl": nginx_cached} if nginx_cached else {})}
 
 
 def _reach(world: World, rec: DnsRecord, weight: int) -> bool:
@@ -206,10 +217,11 @@ def ttls_found(m: Migration, records: dict[str, list[DnsRecord]], ttl: int) -> d
 
 def lower_ttls(world: World, m: Migration, ttl: int) -> dict[str, int]:
     """NGINX's records above `ttl` lowered to it; returns the TTL each record the bot lowered had
-    before the first lowering (`m.saved["dns_ttls"]` holds those already known)."""
+    before the first lowering (`m.saved["dns_ttls"]` holds those already known, kept even when
+    this choice no longer names their host)."""
     c = choice(m)
     known: dict[str, int] = {str(k): int(v) for k, v in m.saved.get("dns_ttls", {}).items()}
-    lowered: dict[str, int] = {}
+    lowered: dict[str, int] = dict(known)  # a name an earlier choice lowered keeps its TTL to give back
     for host in c.hosted():
         for rec in world.dns.records(domain=host):
             if not c.is_nginx(rec):
@@ -221,15 +233,20 @@ def lower_ttls(world: World, m: Migration, ttl: int) -> dict[str, int]:
     return lowered
 
 
+def ttl_hosts(m: Migration) -> list[str]:
+    """The hosted names of this choice and of every earlier one whose TTLs the bot lowered."""
+    return list(dict.fromkeys([*choice(m).hosted(), *m.saved.get("dns_ttl_hosts", [])]))
+
+
 def restore_ttls(world: World, m: Migration) -> list[str]:
     """Every record whose TTL the bot lowered gets it back; MSE's record takes its name's old TTL."""
     c = choice(m)
     old: dict[str, int] = {str(k): int(v) for k, v in m.saved.get("dns_ttls", {}).items()}
     if not old:
         return []
-    address = _address_if_any(world, m)
+    address = address_if_any(world, m)
     done = []
-    for host in c.hosted():
+    for host in ttl_hosts(m):
         recs = world.dns.records(domain=host)
         host_old = max((old[r.id] for r in recs if r.id in old), default=0)
         for rec in recs:
@@ -250,7 +267,7 @@ def restore(world: World, m: Migration) -> list[str]:
     c = choice(m)
     found: dict[str, dict[str, Any]] = m.saved.get("dns_found") or {
         d: {"nginx": recs, "weighted": None} for d, recs in m.saved.get("dns_nginx", {}).items()}  # an older switch
-    address = _address_if_any(world, m)
+    address = address_if_any(world, m)
     known = set(m.saved.get("dns_added", {}).values())
     done: list[str] = []
     for host, was in found.items():
@@ -298,12 +315,6 @@ def found_now(world: World, m: Migration) -> dict[str, dict[str, Any]]:
 
 
 # ---- names hosted elsewhere and the resolver ------------------------------------------------------
-
-
-def unseen(world: World, m: Migration) -> list[str]:
-    """Names whose MSE record a resolver does not return yet (hosted here or elsewhere)."""
-    address = mse_address(world, m)
-    return [h for h in choice(m).hosts if address not in world.resolver.addresses(domain=h)]
 
 
 def by_hand(world: World, m: Migration, *, mse: int, nginx: int) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from commands import grammar, steps
+from commands import dns_caches, grammar, steps
 from commands.errors import Conflict, MigrateError, NotAllowed, Overtaken, ProviderError, StoreUnavailable
 from commands.model import Approval, Event, Migration, StepIntent
 from commands.outcome import Outcome, Request
@@ -354,6 +354,7 @@ class Engine:
             new = self.touched(current, intent.user, action, intent=None, phase=then, **result.changes)
             if intent.op == "weights":
                 new = dataclasses.replace(new, last_weight_change_at=self.now())
+            new = dns_caches.stamped(new, self.now())  # until when resolvers may hold MSE's / NGINX's address
             try:
                 done = self.store.commit(expected_version=current.version, migration=new,
                                          event=self.event(intent.user, intent.verb, intent.args, current, then,
@@ -366,12 +367,17 @@ class Engine:
     def _failed(self, m1: Migration, intent: StepIntent, exc: ProviderError) -> ProviderError:
         """Record a failed step (the phase stays) and say what the user can do next."""
         kept = dataclasses.replace(intent, failed_at=self.now()) if keeps_intent(intent) else None
+        observed, left = steps.read_back(self.world, m1, intent.op)  # some writes may have landed
+        if left:
+            exc = ProviderError(f"{exc.meaning}; left as it stands: {left}", code=exc.code, request_id=exc.request_id,
+                                temporary=exc.temporary, operation=exc.operation, next_step=exc.next_step)
         current = m1
         for _ in range(CONFLICT_RETRIES + 3):
             if current.intent is None or current.intent.id != intent.id:
                 break  # overtaken (a rollback): its record stands
+            failed = dataclasses.replace(current, intent=kept, observed=observed or current.observed)
             try:
-                self.store.commit(expected_version=current.version, migration=dataclasses.replace(current, intent=kept),
+                self.store.commit(expected_version=current.version, migration=dns_caches.stamped(failed, self.now()),
                                   event=self.event(intent.user, intent.verb, intent.args, current, current.phase,
                                                    f"failed: {exc.one_line()}"))
                 break

@@ -63,8 +63,9 @@ VERBS: Mapping[str, VerbSpec] = MappingProxyType({
     "cutover": _spec("cutover [force=yes]", "/migrate cutover",
                      "send all traffic to MSE (4d, needs approval); `force=yes` asks for it although a name's MSE "
                      "record is not seen through the resolver yet", keys=("force",)),
-    "complete": _spec("complete [delete-service=yes]", "/migrate complete",
-                      "finish the migration (step 5, needs approval)", keys=("delete-service",)),
+    "complete": _spec("complete [delete-service=yes] [force=yes]", "/migrate complete",
+                      "finish the migration (step 5, needs approval); `force=yes` asks for it although a moved name "
+                      "still resolves to NGINX (DNS method)", keys=("delete-service", "force")),
     "rollback": _spec("rollback", "/migrate rollback", "MSE weight to 0 at once"),
     "auto": _spec("auto SHARES% every DURATION", "/migrate auto 1,5,10,25,50% every 5m",
                   "raise the share step by step by itself, checking the gates; rolls back on its own when they "

@@ -44,9 +44,18 @@ def held(m: Migration) -> tuple[float, int, int]:
     return m.weights.share, m.mse_weight, m.nginx_weight
 
 
+def shown_weights(m: Migration) -> tuple[int, int, str]:
+    """The weights to print: read back from the SLB; for DNS the weights as set (0..100 each side),
+    since the sum of one name's record weights (NGINX 1 after a switch) reads as a tiny NGINX."""
+    if m.method == "dns":
+        return m.mse_weight, m.nginx_weight, " as set"
+    _, mse, nginx = held(m)
+    return mse, nginx, ""
+
+
 def weights_line(m: Migration) -> str:
-    share, mse, nginx = held(m)
-    return f"{share_bar(share)} · MSE weight {mse} / NGINX weight {nginx}"
+    mse, nginx, note = shown_weights(m)
+    return f"{share_bar(held(m)[0])} · MSE weight {mse} / NGINX weight {nginx}{note}"
 
 
 def drift_line(m: Migration) -> str:

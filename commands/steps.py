@@ -85,7 +85,7 @@ def lower_ttls(world: World, m: Migration, intent: StepIntent, /, *, guard: Guar
     longest = max(lowered.values(), default=0)
     text = (f"TTL of {len(lowered)} NGINX record(s) lowered to {ttl}s (was up to {longest}s)" if lowered
             else f"every NGINX record already has a TTL of {ttl}s or less")
-    return StepResult(text, {"saved": {**m.saved, "dns_ttls": lowered}})
+    return StepResult(text, {"saved": {**m.saved, "dns_ttls": lowered, "dns_ttl_hosts": dns.ttl_hosts(m)}})
 
 
 def weights(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard = unguarded) -> StepResult:
@@ -143,8 +143,12 @@ def complete(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard 
     elif m.method == "dns":
         if dns.restore_ttls(world, m):
             text += "; the TTLs lowered at `method` are restored"
-        text += ("; NGINX's records stay, disabled, for a rollback by hand; delete them when you choose, then the "
-                 "NGINX Ingress Controller can go")
+        text += "; NGINX's records stay, disabled, for a rollback by hand"
+        keep = [*intent.args.get("on_nginx", []), *dns.choice(m).left_out]
+        if keep:  # approved with `force=yes`, or left out at `method`
+            text += f"; {', '.join(keep)} still resolve to NGINX: keep the NGINX Ingress Controller until they move"
+        else:
+            text += "; delete them when you choose, then the NGINX Ingress Controller can go"
     elif m.slb is not None and m.slb.kept:
         text += (f"; {', '.join(m.slb.kept)} still send to NGINX: keep the NGINX Ingress Controller and its "
                  "Service until they move too")
@@ -165,6 +169,23 @@ def restore(world: World, m: Migration, intent: StepIntent, /, *, guard: Guard =
         world.gateway.unlisten(gateway_id=m.gateway, cluster=m.cluster)
         done.append("gateway stopped listening")
     return StepResult("restored: " + (", ".join(done) or "nothing had changed"), {"mse_weight": 0, "observed": {}})
+
+
+def read_back(world: World, m: Migration, op: str) -> tuple[dict[str, Any], str]:
+    """After a weight or cutover step failed: what the world holds now, since some writes may have
+    landed ({} and "" for other steps, or when the read fails too)."""
+    if op not in ("weights", "cutover"):
+        return {}, ""
+    try:
+        if m.method == "dns":
+            observed = dns.observe(world, m)
+            return observed, f"DNS now serves {dns.describe(observed)}"
+        if m.method == "slb":
+            observed = slb.read(world, m, mse=m.mse_weight, nginx=m.nginx_weight)
+            return observed, f"the SLB now holds {slb.describe(observed)}"
+    except ProviderError:
+        pass
+    return {}, ""
 
 
 STEPS: dict[str, StepFn] = {

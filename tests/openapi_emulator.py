@@ -952,20 +952,26 @@ def delete_domain_record(s: CloudState, q: dict[str, str]) -> dict[str, Any]:
 
 class PublicResolver:
     """What a resolver on the internet gets for a name (ResolverPort) from the emulated Alibaba Cloud
-    DNS: the enabled A records on the default line, leaving out those weighted 0 ("Weight
-    configuration": a record at weight 0 is never returned); names hosted elsewhere from the seed."""
+    DNS: the enabled A records on the default line, all of them with weighting off; with it on ONE
+    value per query picked by weight, never one weighted 0 (Alibaba Cloud DNS "Weight configuration",
+    the same rule as `providers.sim.network.SimResolver`); names hosted elsewhere from the seed."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.state = emulator.state
+        self._rng = random.Random(11)
 
     def addresses(self, *, domain: str) -> list[str]:
         s = self.state
         with s.lock:
-            if s.zone(domain):
-                return sorted({r["value"] for r in s.records.values()
-                               if r["domain"] == domain and r["enabled"] and r["type"] == "A"
-                               and r.get("line", "default") == "default" and int(r["weight"]) > 0})
-            return sorted(s.elsewhere.get(domain, []))
+            if not s.zone(domain):
+                return sorted(s.elsewhere.get(domain, []))
+            live = [r for r in s.records.values() if r["domain"] == domain and r["enabled"] and r["type"] == "A"
+                    and r.get("line", "default") == "default"]
+            if not _weighted(s, domain, "A", "default"):
+                return sorted({r["value"] for r in live})
+            drawn = [r for r in live if int(r["weight"]) > 0]
+            return [self._rng.choices([r["value"] for r in drawn], weights=[int(r["weight"]) for r in drawn])[0]] \
+                if drawn else []
 
 
 # ---- the server -----------------------------------------------------------------------------

@@ -122,9 +122,14 @@ def test_a_whole_dns_migration_through_the_engine(redis_url: str, emu: Emulator,
     assert emu.state.weighted["www.example.com|A|default"] is True
     h.ok("alice", "/migrate weight 100")
     assert h.migration().observed["hosts"]["www.example.com"]["share"] == 50.0
+    resolver = PublicResolver(emu)  # weighted: one record per query, picked by weight; the cutover copes below
+    answers = [resolver.addresses(domain="www.example.com") for _ in range(40)]
+    assert all(len(a) == 1 for a in answers) and {a[0] for a in answers} == {"47.100.0.10", "47.100.0.11", target}
     h.clock.advance(60)
     emu.state.elsewhere["app.example.org"].append(target)  # made by hand at the other provider
     for line in ("/migrate verify", "/migrate cutover", "/migrate complete"):
+        if line == "/migrate complete":  # and NGINX's disabled there after the cutover
+            emu.state.elsewhere["app.example.org"] = [target]
         h.ok("alice", line)
         h.ok("bob", "/migrate approve")
     emu.clear_faults()
@@ -150,6 +155,8 @@ def test_a_dns_abort_through_the_engine_gives_the_zone_back_byte_for_byte(redis_
     h.clock.advance(600)
     h.ok("alice", "/migrate switch")
     h.ok("alice", "/migrate weight 75%")
+    h.ok("bob", "/migrate rollback")  # abort waits until no resolver holds MSE's address: one TTL (60 s)
+    h.clock.advance(60)
     h.ok("alice", "/migrate abort")
     h.ok("bob", "/migrate approve")
     emu.clear_faults()

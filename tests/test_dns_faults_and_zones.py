@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from providers.sim.world import SimWorld
 from tests.engine_helpers import make_harness
-from tests.test_dns_method import MSE_IP, _approve, _to_method
+from tests.test_dns_method import MSE_IP, _approve, _rolled_back_one_ttl_ago, _to_method
 
 
 def test_abort_tells_what_to_remove_at_the_other_dns_provider(redis_url: str) -> None:
@@ -17,6 +17,11 @@ def test_abort_tells_what_to_remove_at_the_other_dns_provider(redis_url: str) ->
     h.ok("alice", "/migrate weight 10")
     with world.state._mutate() as data:  # the team followed the bot's instructions
         data["dns"]["elsewhere"]["app.example.org"] = ["47.100.0.10", "47.100.0.11", MSE_IP]
+    _rolled_back_one_ttl_ago(h)
+    refused = h.say("alice", "/migrate abort")  # the gateway would stop serving a name clients still reach it by
+    assert not refused.ok and "delete `app.example.org A 47.100.0.20`" in refused.text, refused.text
+    with world.state._mutate() as data:  # the team disabled it there; the bot still reminds at abort
+        data["dns"]["elsewhere"]["app.example.org"] = ["47.100.0.10", "47.100.0.11"]
     out = _approve(h, "/migrate abort")
     assert "app.example.org" in out.text, out.text
 

@@ -62,6 +62,18 @@ def _mse_side_seen(world: SimWorld) -> None:
         data["dns"]["elsewhere"]["app.example.org"] = sorted(NGINX_IPS | {MSE_IP})
 
 
+def _nginx_side_gone(world: SimWorld) -> None:
+    """After the cutover the team disables NGINX's records at the other provider too."""
+    with world.state._mutate() as data:
+        data["dns"]["elsewhere"]["app.example.org"] = [MSE_IP]
+
+
+def _rolled_back_one_ttl_ago(h: Harness) -> None:
+    """Abort waits until no resolver can hold MSE's address: rollback, then one TTL (600 s)."""
+    h.ok("bob", "/migrate rollback")
+    h.clock.advance(600)
+
+
 # ---- 1. only NGINX's address records ------------------------------------------------------------
 
 
@@ -84,7 +96,9 @@ def test_a_whole_migration_leaves_every_other_record_byte_identical(redis_url: s
     h.clock.advance(600)  # one TTL of the records changed
     h.ok("alice", "/migrate weight 90%")
     _mse_side_seen(world)
-    _approve(h, "/migrate verify", "/migrate cutover", "/migrate complete")
+    _approve(h, "/migrate verify", "/migrate cutover")
+    _nginx_side_gone(world)
+    _approve(h, "/migrate complete")
     assert h.migration().phase is Phase.COMPLETED
     assert _untouchable(world) == start  # TXT, MX, CAA, AAAA, the CNAME host, the telecom line: as found
     for host in HOSTED:
@@ -293,7 +307,9 @@ def test_ttl_lowers_nginx_records_first_switch_waits_and_complete_restores(redis
     out = h.ok("alice", "/migrate weight 90%")
     assert "The records changed have a TTL of 60s, longer than the 0s dwell: the next increase waits 1m" in out.text
     _mse_side_seen(world)
-    _approve(h, "/migrate verify", "/migrate cutover", "/migrate complete")
+    _approve(h, "/migrate verify", "/migrate cutover")
+    _nginx_side_gone(world)
+    _approve(h, "/migrate complete")
     ttls = {r["ttl"] for r in _records(world).values() if r["type"] == "A"}
     assert ttls == {600} and _untouchable(world) == start
 
@@ -332,7 +348,7 @@ def test_cutover_is_refused_while_a_name_is_not_seen_and_force_names_them(redis_
     h.ok("alice", "/migrate weight 50")
     _approve(h, "/migrate verify")
     refused = h.say("alice", "/migrate cutover")
-    assert not refused.ok and "does not return MSE's record for app.example.org" in refused.text
+    assert not refused.ok and "MSE's record is not seen for app.example.org" in refused.text
     assert "`/migrate cutover force=yes`" in refused.text and h.migration().pending_approval == ""
     asked = h.ok("alice", "/migrate cutover force=yes")
     assert asked.approval is not None and "not yet seen through the resolver for app.example.org" in asked.text
@@ -385,6 +401,7 @@ def test_abort_restores_the_zone_exactly_as_found(redis_url: str) -> None:
     h.ok("alice", "/migrate switch")
     assert world.raw()["dns"]["weighted"]["www.example.com|A|default"] is True
     h.ok("alice", "/migrate weight 75%")
+    _rolled_back_one_ttl_ago(h)
     _approve(h, "/migrate abort")
     after = world.raw()["dns"]
     assert after["records"] == before["records"]  # weights, states, TTLs; MSE's records gone
@@ -400,6 +417,7 @@ def test_abort_removes_mse_records_by_id_once_the_gateway_address_changed(redis_
     _to_method(h)
     h.ok("alice", "/migrate switch")
     h.ok("alice", "/migrate weight 10")
+    _rolled_back_one_ttl_ago(h)
     with world.state._mutate() as data:  # the gateway now reports another address than its records hold
         data["gateways"][GW]["slb_address"] = "0.0.0.0"
     out = _approve(h, "/migrate abort")

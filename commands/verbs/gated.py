@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from commands import dns, slb
+from commands import dns_caches, slb
 from commands.engine import is_queued
 from commands.errors import NotAllowed
 from commands.grammar import Command
@@ -46,6 +46,9 @@ def summary_for(verb: str, m: Migration, args: dict[str, Any]) -> str:
     text = WHAT_HAPPENS[verb].format(weights=weights_line(m), delete=delete, target=args.get("target", ""),
                                      why=args.get("why", ""), moved=" of the moved listeners" if kept else "",
                                      kept=f"; {', '.join(kept)} stays on NGINX as chosen" if kept else "")
+    if args.get("on_nginx"):
+        text += (f", ALTHOUGH {', '.join(args['on_nginx'])} still resolve to NGINX's address (asked with `force=yes`): "
+                 "NGINX must keep serving them")
     if args.get("unseen"):
         text += (f", ALTHOUGH MSE's record is not yet seen through the resolver for {', '.join(args['unseen'])} "
                  "(asked with `force=yes`): clients there keep going to NGINX's address until it is")
@@ -80,11 +83,23 @@ def request(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
     if verb in ("verify", "cutover"):
         args["gates"] = gate_line(eng, m)  # what the approver decides on
     if verb == "cutover" and m.method == "dns":
-        missing = dns.unseen(eng.world, m)
+        missing = dns_caches.unseen(eng.world, m)
         if missing and not cmd.flag("force"):
             raise NotAllowed(unseen_refusal(missing))
         if missing:
             args["unseen"] = missing
+    if verb == "complete" and m.method == "dns":
+        still = dns_caches.still_on_nginx(eng.world, m)
+        if still and not cmd.flag("force"):
+            raise NotAllowed(dns_caches.complete_refusal(still))
+        if still:
+            args["on_nginx"] = still
+    if verb == "complete" and m.method != "dns" and cmd.flag("force"):
+        raise NotAllowed("`force=yes` is for the DNS method (a name that still resolves to NGINX); run "
+                         "`/migrate complete`.")
+    if verb == "complete" and m.method == "dns" and cmd.flag("delete-service"):
+        raise NotAllowed("`delete-service=yes` is an option of the SLB method: the DNS method never touches the NGINX "
+                         "Service. Run `/migrate complete`.")
     if verb == "complete" and cmd.flag("delete-service"):
         if m.method == "slb":
             empty = slb.left_empty_by_delete(eng.world, m)
@@ -108,11 +123,20 @@ def abort(eng: Engine, m: Migration, req: Request, cmd: Command) -> Outcome:
             assert m.intent is not None
             m = dataclasses.replace(m, saved={**m.saved, **m.intent.args.get("saved", {})})
         return execute(eng, m, "abort", {}, user=req.user, approval=None, then=t.target, supersede=half_done)
+    refusal = dns_caches.abort_refusal(eng.world, m, eng.now())
+    if refusal:
+        raise NotAllowed(refusal)
     return ask(eng, m, req.user, "abort", {})
 
 
+def _nginx_free(m: Migration) -> str:
+    when = dns_caches.nginx_free_from(m) if m.method == "dns" else ""
+    return f"; {when}" if when else ""
+
+
 def unseen_refusal(hosts: list[str]) -> str:
-    return (f"Can't cut over yet: a resolver does not return MSE's record for {', '.join(hosts)}, so NGINX's records "
+    return (f"Can't cut over yet: MSE's record is not seen for {', '.join(hosts)} ({dns_caches.unseen_rule()}), "
+            "so NGINX's records "
             "are all those clients would have, and disabling them drops the name. Wait for the record to show (names "
             "hosted elsewhere: create it by hand), or `/migrate cutover force=yes` to ask an approver to approve "
             "it anyway.")
@@ -169,9 +193,17 @@ def execute(eng: Engine, m: Migration, verb: str, args: dict[str, Any], *, user:
 
         return accept_execute(eng, m, args, user=user, who=who, approval=approval)
     if verb == "cutover" and m.method == "dns" and not args.get("unseen"):
-        missing = dns.unseen(eng.world, m)  # seen when asked; looked at again, since a record can go
+        missing = dns_caches.unseen(eng.world, m)  # seen when asked; looked at again, since a record can go
         if missing:
             raise NotAllowed(unseen_refusal(missing))
+    if verb == "abort" and m.phase not in BEFORE_SWITCH:
+        refusal = dns_caches.abort_refusal(eng.world, m, eng.now())  # looked at again: MSE may answer since
+        if refusal:
+            raise NotAllowed(refusal)
+    if verb == "complete" and m.method == "dns" and not args.get("on_nginx"):
+        still = dns_caches.still_on_nginx(eng.world, m)
+        if still:
+            raise NotAllowed(dns_caches.complete_refusal(still))
     op = {"cutover": "cutover", "complete": "complete", "abort": "restore"}[verb]
     actions = {"cutover": "cut over: all traffic to MSE", "complete": "completed the migration",
                "abort": "aborted the migration"}
@@ -180,7 +212,7 @@ def execute(eng: Engine, m: Migration, verb: str, args: dict[str, Any], *, user:
     after = f"Next: {NEXT_STEP[m2.phase]}."  # an overtaken cutover leaves the phase where the rollback put it
     texts = {
         "cutover": f"Cutover by {who}: {summary}. {after}",
-        "complete": f"Migration {m2.id} completed ({who}): {summary}.",
+        "complete": f"Migration {m2.id} completed ({who}): {summary}{_nginx_free(m2)}.",
         "abort": f"Migration {m2.id} aborted by {who}: {summary}.",
     }
     return eng.reply(m2, texts[verb], verb=verb, approval=approval)

@@ -117,7 +117,8 @@ def rollback(eng: Engine, m: Migration, request: Request, cmd: Command) -> Outco
     share = held(m2)[0]
     where = "all traffic on NGINX" if share <= 0 else f"MSE still holds {format_share(share)} (see the drift line)"
     ttl = int(m2.observed.get("mse_cached_ttl", 0)) if m2.method == "dns" else 0
-    if share <= 0 and ttl and before > 0:  # a resolver keeps an answer for its TTL
+    answered = max(before, float(m.observed.get("highest", 0)))  # a step failed halfway: one name on MSE
+    if share <= 0 and ttl and answered > 0:  # a resolver keeps an answer for its TTL
         where = (f"DNS answers with NGINX only; resolvers that cached MSE's address may still send clients there "
                  f"until {clock_time(eng.now() + ttl)} (TTL {ttl}s): keep the gateway serving until then")
     out = eng.reply(m2, f"Rolled back by {request.user} at {clock_time(eng.now())} (MSE {format_share(before)} → "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -220,16 +221,34 @@ def _record(r: dict[str, Any]) -> DnsRecord:
 class SimResolver:
     """Public resolution in the sim: the enabled A records of a hosted name on the default line (an
     IPv4 address query), and `dns.elsewhere` for names hosted at another provider (`{domain:
-    [addresses]}` in the seed). With weighting on, a record weighted 0 is never answered (Alibaba
-    Cloud DNS "Weight configuration"); the sim lists every address a resolver can get."""
+    [addresses]}` in the seed).
 
-    def __init__(self, state: SimState) -> None:
+    Alibaba Cloud DNS "Weight configuration": with weighting off, every enabled record of the name
+    and line is returned; with it on, ONE record value per query, picked by weight ("returns a record
+    value based on a preset weight ratio, distributing responses probabilistically"), and a record
+    weighted 0 never. So one query may not show a record at a small weight; the seeded generator
+    keeps tests repeatable.
+    """
+
+    def __init__(self, state: SimState, *, rng_seed: int = 7) -> None:
         self.state = state
+        self._rng = random.Random(rng_seed)
 
     def addresses(self, *, domain: str) -> list[str]:
         with self.state.op("dns.resolve") as data:
-            if _zone(data, domain):
-                return sorted({r["value"] for r in data["dns"]["records"].values()
-                               if r["domain"] == domain and r["enabled"] and r["type"] == "A"
-                               and r.get("line", "default") == "default" and int(r["weight"]) > 0})
-            return sorted(data["dns"].get("elsewhere", {}).get(domain, []))
+            if not _zone(data, domain):
+                return sorted(data["dns"].get("elsewhere", {}).get(domain, []))
+            live = [r for r in data["dns"]["records"].values()
+                    if r["domain"] == domain and r["enabled"] and r["type"] == "A"
+                    and r.get("line", "default") == "default"]
+            if not is_weighted(data, domain, "A", "default"):
+                return sorted({r["value"] for r in live})
+            return pick_by_weight(self._rng, [(r["value"], int(r["weight"])) for r in live])
+
+
+def pick_by_weight(rng: random.Random, values: Sequence[tuple[str, int]]) -> list[str]:
+    """One value drawn by weight, as a weighted name answers one query; none when every weight is 0."""
+    weighted = [(v, w) for v, w in values if w > 0]
+    if not weighted:
+        return []
+    return [rng.choices([v for v, _ in weighted], weights=[w for _, w in weighted])[0]]
