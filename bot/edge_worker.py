@@ -69,9 +69,9 @@ def announced(head: bytes) -> tuple[str, int]:
         return "411 Length Required", 0
     if not length:
         return "", 0
-    if not length.isdigit():
+    if not (length.isascii() and length.isdigit()):  # str.isdigit also takes '²', which int() refuses
         return "400 Bad Request", 0
-    if int(length) > MAX_BODY:
+    if len(length.lstrip("0")) > len(str(MAX_BODY)) or int(length) > MAX_BODY:  # int() refuses 4,300+ digits
         return "413 Content Too Large", 0
     return "", int(length)
 
@@ -144,7 +144,11 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]
                 if len(pending.data) > MAX_HEADER:
                     self.refuse(pending, "431 Request Header Fields Too Large")
                 return
-            refusal, length = announced(bytes(pending.data[:end]))
+            try:
+                refusal, length = announced(bytes(pending.data[:end]))
+            except Exception:  # in the worker's event loop, an error would end the process and all it holds
+                log.exception("could not read a request head")
+                refusal, length = "400 Bad Request", 0
             if refusal:
                 self.refuse(pending, refusal)
                 return

@@ -327,8 +327,17 @@ class Engine:
     def _still_ours(self, migration_id: str, ours: set[str]) -> None:
         """The guard a step asks right before a write that must not land after a rollback's."""
         current = self._require(migration_id)
-        if current.intent is None or current.intent.id not in ours:
+        if not self._holds(current, ours):
             raise Overtaken(f"{migration_id}: another step took over")
+
+    def _holds(self, current: Migration, ours: set[str]) -> bool:
+        """The record still holds our step: its id, and (once taken over) our process as its owner.
+
+        A take-over keeps the step's id but names the taker, so a process whose heartbeat merely
+        lapsed learns at its next write that it no longer runs the step, and records nothing."""
+        intent = current.intent
+        return (intent is not None and intent.id in ours
+                and (not intent.owner or not self.owner or intent.owner == self.owner))
 
     def _finish(self, m1: Migration, intent: StepIntent, result: steps.StepResult, *,
                 resumed_from: StepIntent | None = None) -> tuple[Migration, str]:
@@ -349,7 +358,7 @@ class Engine:
         then = Phase(intent.then)
         action = intent.args.get("action") or intent.verb
         for _ in range(CONFLICT_RETRIES + 3):
-            if current.intent is None or current.intent.id not in ours:
+            if not self._holds(current, ours):
                 return self._superseded(current, intent, result.summary)
             new = self.touched(current, intent.user, action, intent=None, phase=then, **result.changes)
             if intent.op == "weights":

@@ -118,3 +118,47 @@ def test_redis_lost_between_two_writes_of_a_step_says_so_and_the_step_is_finishe
     assert caught.ok, caught.text
     m = h.migration()
     assert m.intent is None and m.phase.value == "cut over" and m.nginx_weight == 0
+
+
+def test_a_step_taken_over_from_a_live_process_is_recorded_by_the_taker_only(redis_url: str) -> None:
+    """Worker A's heartbeat lapsed (Redis away a while) while it was inside `weight 25`; worker B took
+    the step over. Both are inside the SLB write when A wakes first: A must learn that the step is
+    B's now (its answer says it was overtaken), and the result is recorded once, by B."""
+    import threading
+
+    from commands.engine import Engine
+    from commands.outcome import Request
+    from commands.policy import Policy
+    from providers.sim.world import SimWorld
+    from providers.store import RedisStore
+    from tests.engine_helpers import make_harness
+
+    world = SimWorld.from_seed()
+    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    h.to_shifting()
+    policy = Policy(operators=frozenset({"alice"}), approvers=frozenset({"bob"}), dwell_seconds=0,
+                    gates=h.engine.policy.gates)
+    a = Engine(store=RedisStore.from_url(redis_url), world=world, policy=policy, clock=h.clock, owner="worker-a")
+    b = Engine(store=RedisStore.from_url(redis_url), world=world, policy=policy, clock=h.clock, owner="worker-b",
+               owner_alive=lambda owner: False)  # B sees A's heartbeat gone
+    a_in, a_go = world.state.hold("slb.set_weights")
+    answers: dict[str, object] = {}
+    run_a = threading.Thread(target=lambda: answers.setdefault("a", a.handle(
+        Request(text="/migrate weight 25", user="alice", channel=h.channel))), daemon=True)
+    run_a.start()
+    assert a_in.wait(10), "A never reached its SLB write"
+    m = h.migration()
+    assert m.intent is not None and m.intent.owner == "worker-a"
+    b_in, b_go = world.state.hold("slb.set_weights")
+    run_b = threading.Thread(target=lambda: answers.setdefault("b", b.take_over(m)), daemon=True)
+    run_b.start()
+    assert b_in.wait(10), "B never reached its SLB write"
+    a_go.set()
+    run_a.join(10)
+    b_go.set()
+    run_b.join(10)
+    assert "overtaken" in answers["a"].text  # type: ignore[attr-defined]
+    taken, _ = answers["b"]  # type: ignore[misc]
+    assert taken.intent is None and taken.mse_weight == 25
+    results = [e for e in h.store.events(m.id) if e.version > m.version and e.result.startswith("SLB holds")]
+    assert len(results) == 1 and results[0].version == taken.version
