@@ -88,3 +88,13 @@ def running_bot(standin: SlackStandIn, redis_url: str, tmp: Path, *, required: i
     finally:
         stop(proc, timeout=20)
         log.close()
+
+
+def jobs_drained(client: Any) -> bool:
+    """No job queued or taken (a taken job leaves its list once handled) on any lane of any worker."""
+    from bot.keys import BotKeys
+
+    keys = BotKeys()
+    lists = [*client.scan_iter(keys.jobs("*", "*")), *client.scan_iter(keys.taken("*", "*"))]
+    return all(client.llen(key) == 0 for key in lists)
+

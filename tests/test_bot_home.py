@@ -11,10 +11,12 @@ import time
 from typing import Any
 
 import pytest
+import redis
 
 from commands.model import Event, Migration
 from commands.phases import Phase
 from providers.store import RedisStore
+from tests.bot_server import jobs_drained
 from tests.slack_standin import TEAM
 from tests.test_bot_http import ALICE, BOB, MALLORY, Bot, bot, start_switched, step
 
@@ -82,19 +84,10 @@ def test_someone_with_no_role_sees_it_read_only(bot: Bot) -> None:
 def test_the_messages_tab_publishes_nothing(bot: Bot, redis_url: str) -> None:
     assert bot.send.post(home_opened(ALICE, tab="messages"), "application/json").status == 200
     open_home(bot, BOB)
-    bot.slack.wait_for(lambda: jobs_drained(redis_url), "every queued job to be handled")  # ALICE's too, in any order
+    queue = redis.Redis.from_url(redis_url)
+    bot.slack.wait_for(lambda: jobs_drained(queue), "every queued job to be handled")  # ALICE's too, in any order
     assert ALICE not in bot.slack.homes
 
-
-def jobs_drained(redis_url: str) -> bool:
-    """No job queued or taken (taken ones leave the list once handled) on any lane of any worker."""
-    import redis
-
-    from bot.keys import BotKeys
-
-    r, keys = redis.Redis.from_url(redis_url), BotKeys()
-    lists = [*r.scan_iter(keys.jobs("*", "*")), *r.scan_iter(keys.taken("*", "*"))]
-    return all(r.llen(key) == 0 for key in lists)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from bot.keys import BotKeys
 from commands.errors import UserError
 from commands.grammar import parse
 from providers.store import RedisStore
-from tests.bot_server import GROUPS, running_bot
+from tests.bot_server import GROUPS, jobs_drained, running_bot
 from tests.slack_standin import SlackSender, SlackStandIn, buttons
 from tests.test_bot_http import ALICE, Bot, start_switched
 
@@ -69,9 +69,13 @@ def _handled(store: RedisStore) -> int:
 
 
 def _settle(store: RedisStore, handled_before: int) -> None:
-    """Wait until the bot finished this request's work, or briefly when it never started any."""
+    """Wait until the bot finished this request's work (briefly when it never started any), and
+    every job it queued is handled, so a wrong change made late is still seen by this example."""
     deadline = time.monotonic() + 0.5
     while time.monotonic() < deadline and _handled(store) <= handled_before:
+        time.sleep(0.01)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not jobs_drained(store.r):
         time.sleep(0.01)
 
 

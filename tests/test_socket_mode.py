@@ -72,3 +72,5 @@ def test_a_whole_migration_with_approvals_and_a_rollback_over_socket_mode(
         bot.card_says(f"*Phase:* {phase}")
     assert len(bot.cards()) == 1
     assert not ws.unacked, "every envelope was acknowledged in the end"
+    # Counted again at the end: work runs after the ack, so a second `check` would show by now.
+    assert len([m for m in bot.thread() if "Route check" in shown(m)]) == 1
