@@ -14,7 +14,7 @@ Severities, and why:
   giving one Service different settings). Fix it, re-run, or have an approver accept it.
 - warning: traffic flows, but semantics differ at the edges (partial keys, case-sensitive
   regex, keys that only tune buffering or logs, a restriction MSE does not impose such as a
-  body size limit, a version we could not check, an MSE alternative already added whose
+  body size limit or a proxy timeout, a version we could not check, an MSE alternative already added whose
   semantics differ) or the key is unknown to the table.
 - info: nothing changes (`service-weight: ""`, `proxy-http-version: "1.1"`, a spelling trap
   already fixed).
@@ -58,6 +58,9 @@ NO_TRAFFIC_EFFECT = frozenset({
 })
 #: NGINX spellings MSE does not read although it reads a near twin.
 SPELLING_TRAPS = {"ssl-ciphers": "ssl-cipher", "allowlist-source-range": "whitelist-source-range"}
+#: What each NGINX timeout bounds; MSE has none of them and no timeout by default (annotations.md caveat 6).
+TIMEOUTS = {"proxy-read-timeout": "waiting for the backend's response", "proxy-send-timeout": "sending the request "
+            "to the backend", "proxy-connect-timeout": "connecting to the backend"}
 #: ingress-nginx limits per client IP (annotations.md "Rate Limiting"); MSE's counterparts limit per route.
 RATE_LIMITS = frozenset({"limit-rps", "limit-rpm", "limit-connections"})
 OFF_VALUES = frozenset({"false", "off", "0", ""})
@@ -267,6 +270,12 @@ def _special_unsupported(ing: Ingress, key: str, suffix: str, value: str, alt: s
                         f"A lost restriction, not lost traffic: NGINX refuses bodies over {value.strip()} with "
                         "413; MSE imposes no body size limit (it streams bodies), so larger uploads reach the "
                         "backend. Enforce the limit there if it matters." + source)
+    if suffix in TIMEOUTS and not (alt and alt in ing.annotations):
+        return _finding(ing, key, value, "unsupported", "warning", alt,
+                        f"A lost limit, not lost traffic: NGINX gives up after {value.strip()} s "
+                        f"{TIMEOUTS[suffix]} (504); MSE ignores the key and sets no timeout by default, so slow "
+                        f"requests run on instead of failing. To keep a limit, set {alt or MSE + 'timeout'} "
+                        "(seconds, the whole request) on this Ingress." + source)
     if suffix in RATE_LIMITS:
         return _finding(ing, key, value, "unsupported", "blocking", alt,
                         f"MSE ignores this key, so the limit of {value.strip()} per client IP would stop. MSE "

@@ -24,14 +24,14 @@ def ids_of(h) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def test_accepting_some_findings_asks_for_exactly_those(redis_url: str) -> None:
-    h, checked = blocked(redis_url, proxy_read_timeout="120", limit_rps="5", configuration_snippet="return 403;")
+    h, checked = blocked(redis_url, auth_tls_verify_client="on", limit_rps="5", configuration_snippet="return 403;")
     ids = ids_of(h)
-    assert set(ids) == {"proxy-read-timeout", "limit-rps", "configuration-snippet"}
+    assert set(ids) == {"auth-tls-verify-client", "limit-rps", "configuration-snippet"}
     assert f"accept={ids['configuration-snippet']}," in checked.text, "the reply suggests ids to accept"
-    asked = h.ok("alice", f"/migrate check accept={ids['limit-rps']},{ids['proxy-read-timeout']}")
+    asked = h.ok("alice", f"/migrate check accept={ids['limit-rps']},{ids['auth-tls-verify-client']}")
     a = asked.approval
     assert a is not None and a.verb == "accept"
-    assert a.args["findings"] == [ids["limit-rps"], ids["proxy-read-timeout"]]
+    assert a.args["findings"] == [ids["limit-rps"], ids["auth-tls-verify-client"]]
     assert a.summary.startswith(f"accept 2 blocking route-check findings: {ids['limit-rps']} (api/public-api "
                                 "limit-rps)")
     assert a.summary.endswith("; 1 other blocking finding stays open")
@@ -44,7 +44,7 @@ def test_accepting_some_findings_asks_for_exactly_those(redis_url: str) -> None:
 
 
 def test_accept_all_says_how_many_it_waives(redis_url: str) -> None:
-    h, _ = blocked(redis_url, proxy_read_timeout="120", limit_rps="5")
+    h, _ = blocked(redis_url, auth_tls_verify_client="on", limit_rps="5")
     asked = h.ok("alice", "/migrate check accept=all")
     assert asked.approval is not None and asked.approval.summary.startswith(
         "accept ALL 2 open blocking route-check findings, and move on to step 3: ")
@@ -53,8 +53,8 @@ def test_accept_all_says_how_many_it_waives(redis_url: str) -> None:
 
 
 def test_a_new_blocking_finding_is_not_covered_by_an_earlier_acceptance(redis_url: str) -> None:
-    h, _ = blocked(redis_url, proxy_read_timeout="120")
-    first = ids_of(h)["proxy-read-timeout"]
+    h, _ = blocked(redis_url, auth_tls_verify_client="on")
+    first = ids_of(h)["auth-tls-verify-client"]
     h.ok("alice", "/migrate check accept=all")
     h.ok("bob", "/migrate approve")
     again = h.ok("alice", "/migrate check")
@@ -65,15 +65,15 @@ def test_a_new_blocking_finding_is_not_covered_by_an_earlier_acceptance(redis_ur
     later = h.ok("alice", "/migrate check")
     assert h.migration().phase is Phase.LISTENING
     new = ids_of(h)["limit-connections"]
-    assert ids_of(h)["proxy-read-timeout"] == first, "ids stay the same across checks"
+    assert ids_of(h)["auth-tls-verify-client"] == first, "ids stay the same across checks"
     assert f"1 of 2 blocking findings were accepted earlier (bob); not covered: {new}." in later.text
     asked = h.ok("alice", "/migrate check accept=all")
     assert asked.approval is not None and asked.approval.args["findings"] == [new], "only what is not yet accepted"
 
 
 def test_unknown_or_malformed_ids_are_refused_with_the_open_ones(redis_url: str) -> None:
-    h, _ = blocked(redis_url, proxy_read_timeout="120")
-    open_id = ids_of(h)["proxy-read-timeout"]
+    h, _ = blocked(redis_url, auth_tls_verify_client="on")
+    open_id = ids_of(h)["auth-tls-verify-client"]
     refused = h.say("alice", "/migrate check accept=F99")
     assert not refused.ok and f"F99 is not an open blocking finding of the last check (open: {open_id})" in \
         refused.text

@@ -41,8 +41,20 @@ def test_supported_annotation_gives_no_finding_but_is_counted() -> None:
 
 
 def test_unsupported_annotation_blocks_and_names_the_mse_alternative() -> None:
-    f = only(check_routes([ing(proxy_read_timeout="120")]), N + "proxy-read-timeout")
-    assert (f.status, f.severity, f.mse_alternative) == ("unsupported", "blocking", "mse.ingress.kubernetes.io/timeout")
+    f = only(check_routes([ing(limit_rps="5")]), N + "limit-rps")
+    assert (f.status, f.severity, f.mse_alternative) == ("unsupported", "blocking",
+                                                         "mse.ingress.kubernetes.io/route-limit-rps")
+
+
+@pytest.mark.parametrize("key", ["proxy-read-timeout", "proxy-send-timeout", "proxy-connect-timeout"])
+def test_a_proxy_timeout_is_a_lost_limit_like_in_the_configmap(key: str) -> None:
+    """annotations.md caveat 6: MSE has no timeout unless told, so only a limit is lost, as with the
+    same key in the controller's ConfigMap (a warning there too)."""
+    f = only(check_routes([ing(**{key: "300"})]), N + key)
+    assert (f.severity, f.mse_alternative) == ("warning", "mse.ingress.kubernetes.io/timeout")
+    assert f.caveat.startswith("A lost limit, not lost traffic: NGINX gives up after 300 s ")
+    assert "set mse.ingress.kubernetes.io/timeout (seconds, the whole request)" in f.caveat
+    assert "caveat 6" not in f.caveat and f.source
 
 
 def test_unsupported_key_with_its_alternative_already_set_is_a_warning() -> None:
@@ -143,8 +155,8 @@ def test_unknown_nginx_key_warns_and_foreign_keys_are_left_alone() -> None:
 
 
 def test_report_json_shape_and_text_summary() -> None:
-    report = check_routes([ing("a", proxy_read_timeout="1", service_weight=""), ing("b", load_balance="ewma"),
-                           ing("c", proxy_read_timeout="8")])
+    report = check_routes([ing("a", auth_tls_verify_client="1", service_weight=""), ing("b", load_balance="ewma"),
+                           ing("c", auth_tls_verify_client="8")])
     data = json.loads(json.dumps(report.to_json_dict()))
     assert set(data) == {"ingresses", "summary", "findings"}
     assert data["ingresses"] == 3 and data["summary"] == {"blocking": 2, "warning": 1, "info": 1}
@@ -153,8 +165,8 @@ def test_report_json_shape_and_text_summary() -> None:
     assert report.summary_line() == "3 Ingresses: 2 blocking, 1 warning, 1 info"
     text = report.to_text()
     assert text.splitlines()[0] == "Route check: 3 Ingresses: 2 blocking, 1 warning, 1 info"
-    assert "Top annotations: proxy-read-timeout (2)" in text
-    assert text.splitlines()[2].startswith("BLOCKING F1 shop/a nginx.ingress.kubernetes.io/proxy-read-timeout=\"1\"")
+    assert "Top annotations: auth-tls-verify-client (2)" in text
+    assert text.splitlines()[2].startswith('BLOCKING F1 shop/a nginx.ingress.kubernetes.io/auth-tls-verify-client="1"')
     assert len(text.splitlines()) == 2 + 4 * 2, "each finding, then its source on the next line"
 
 
@@ -302,10 +314,10 @@ def test_same_settings_or_other_services_are_no_conflict() -> None:
 # ---- ids -----------------------------------------------------------------------------------
 
 def test_findings_get_short_ids_that_survive_a_new_finding() -> None:
-    first = check_routes([ing("b", proxy_read_timeout="5")])
+    first = check_routes([ing("b", auth_tls_verify_client="on")])
     assert [f.id for f in first.findings] == ["F1"]
     known = {f.fingerprint: f.id for f in first.blocking}
-    second = check_routes([ing("a", limit_rps="5"), ing("b", proxy_read_timeout="5")], known_ids=known)
+    second = check_routes([ing("a", limit_rps="5"), ing("b", auth_tls_verify_client="on")], known_ids=known)
     ids = {f.name: f.id for f in second.findings}
     assert ids == {"b": "F1", "a": "F2"}
 

@@ -21,7 +21,7 @@ def ing(name: str, **annotations: str) -> Ingress:
 
 def ten_blocking() -> list[Ingress]:
     """Ten blocking findings, one of them a multi-line snippet with backticks and Slack markup."""
-    out = [ing(f"app-{n}", proxy_read_timeout="120") for n in range(8)]
+    out = [ing(f"app-{n}", auth_tls_verify_client="on") for n in range(8)]
     out.append(ing("legacy", configuration_snippet="more_set_headers `X: <!channel> & y`;\nreturn 403;"))
     out.append(ing("limits", limit_rps="5"))
     return out
@@ -44,7 +44,7 @@ def test_ten_blocking_findings_fit_in_ten_lines_most_important_first() -> None:
 
 
 def test_the_reply_is_short_however_large_the_cluster() -> None:
-    many = [ing(f"app-{n}", proxy_read_timeout="1", limit_rps="2", server_snippet="x") for n in range(300)]
+    many = [ing(f"app-{n}", auth_tls_verify_client="on", limit_rps="2", server_snippet="x") for n in range(300)]
     report = check_routes(many, controller=Controller("", None, "could not be read (403 Forbidden)"))
     reply = thread_reply(report, Extras(missing=[Route(f"h{n}.example.com", "/") for n in range(300)]),
                          next_step=NEXT)
