@@ -90,6 +90,19 @@ def test_global_snippets_and_error_pages_block_and_the_rest_warn() -> None:
                      "server-tokens": "info", "client-header-buffer-size": "info"}
 
 
+def test_a_global_force_ssl_redirect_blocks_and_says_how_to_keep_it() -> None:
+    """ingress-nginx's force-ssl-redirect annotation falls back to the ConfigMap's (rewrite/main.go):
+    true there redirects hosts without TLS too, which MSE never does unless each Ingress says so."""
+    [f] = [f for f in findings(Controller(REF, {"force-ssl-redirect": "true", "hsts": "false",
+                                                "proxy-read-timeout": "0", "proxy-send-timeout": "0",
+                                                "proxy-body-size": "0", "enable-underscores-in-headers": "true",
+                                                "client-header-buffer-size": "0"}, "test"))]
+    assert (f.annotation, f.severity, f.kind) == ("force-ssl-redirect", "blocking", "ConfigMap")
+    assert "hosts without TLS too" in f.caveat and "rewrite/main.go" in f.source
+    assert f.mse_alternative == 'nginx.ingress.kubernetes.io/force-ssl-redirect: "true" (per Ingress)'
+    assert "force-ssl-redirect" not in by_key(Controller(REF, {"force-ssl-redirect": "false"}, "test"))
+
+
 def test_the_default_ssl_protocols_written_out_is_no_finding() -> None:
     assert "ssl-protocols" not in by_key(Controller(REF, {"ssl-protocols": "TLSv1.2  TLSv1.3"}, "test"))
 
