@@ -138,7 +138,7 @@ def load_table() -> Table:
 
 def check_routes(ingresses: Iterable[Ingress], *, gateway_version: str | None = None,
                  controller: Controller | None = None, service_exists: Callable[[str, str], bool] | None = None,
-                 known_ids: Mapping[str, str] | None = None) -> Report:
+                 known_ids: Mapping[str, str] | None = None, next_id: int = 0) -> Report:
     """Classify every annotation of every Ingress, then what only shows across Ingresses (canary
     pairs, settings MSE applies per Service) and the controller's own ConfigMap.
 
@@ -159,7 +159,7 @@ def check_routes(ingresses: Iterable[Ingress], *, gateway_version: str | None = 
         findings += check_ingress(ing, table, version, snippets_on=snippets_on, redirects=redirects)
         pairs.add(ing)
     findings += pairs.findings(service_exists)
-    numbered, _ = assign_ids(findings, known_ids)
+    numbered, _ = assign_ids(findings, known_ids, next_free=next_id)
     return Report(scanned, numbered, tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
                   controllerconf.summary(controller) if controller is not None else None)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from commands.phases import Phase
 from providers.sim.world import SimWorld
 from tests.engine_helpers import make_harness
@@ -100,3 +102,32 @@ def test_the_configured_controller_configmap_is_the_one_read(redis_url: str) -> 
     assert "• F1 ConfigMap ops/nginx-global `http-snippet`: Raw NGINX configuration in the http block" in out.text
     assert h.migration().phase is Phase.LISTENING
     assert "How it was found: named in the configuration." in out.files["route-check.md"]
+
+
+def report_ids(text: str) -> dict[tuple[str, str], str]:
+    """(section, key) -> id of every finding in the Markdown report, warnings and info included."""
+    out: dict[tuple[str, str], str] = {}
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = line
+        elif m := re.match(r"- \*\*(F\d+) (?:blocking|warning|info)\*\* `([^`]+)`", line):
+            out[(section, m.group(2))] = m.group(1)
+    return out
+
+
+def test_every_finding_keeps_its_id_across_checks_and_numbers_do_not_grow(redis_url: str) -> None:
+    """Warnings and info too: hsts stays F2 on a re-run, and only a new finding takes a new number."""
+    h, first = blocked(redis_url, load_balance="ewma", auth_tls_verify_client="on")
+    ids = report_ids(first.files["route-check.md"])
+    assert len(ids) >= 6 and any(k[1] == "hsts" for k in ids), "warnings and info are numbered too"
+    again = report_ids(h.ok("alice", "/migrate check").files["route-check.md"])
+    assert again == ids, "a re-run renumbers nothing"
+    with h.world.state._mutate() as data:
+        data["clusters"]["demo-cluster"]["ingresses"][0]["annotations"][N + "proxy-buffering"] = "on"
+    later = report_ids(h.ok("alice", "/migrate check").files["route-check.md"])
+    new = {k: v for k, v in later.items() if k not in ids}
+    assert [k[1] for k in new] == [N + "proxy-buffering"]
+    assert {k: v for k, v in later.items() if k in ids} == ids
+    top = max(int(v[1:]) for v in ids.values())
+    assert list(new.values()) == [f"F{top + 1}"]

@@ -370,3 +370,14 @@ def test_no_redirect_finding_when_the_controller_turns_the_default_redirect_off(
     for on in (Controller("ingress-nginx/ctl", {}, "named"), Controller("", None, "could not be read"), None):
         assert [f.annotation for f in check_routes([tls], controller=on).findings
                 if f.kind == "Ingress"] == [N + "ssl-redirect"]
+
+
+def test_ids_left_out_of_the_kept_map_are_never_handed_out_again() -> None:
+    """The record keeps at most MAX_IDS prints, blocking first; numbers go on from `next_id`."""
+    from commands.verbs.checkroutes import MAX_IDS, kept_ids
+
+    report = check_routes([ing(f"w{n}", load_balance="ewma") for n in range(MAX_IDS + 5)] + [ing("z", limit_rps="5")])
+    kept = kept_ids(report, {"old-print": "F1"})
+    assert len(kept) == MAX_IDS and kept[report.blocking[0].fingerprint] == report.blocking[0].id
+    assert "old-print" not in kept
+    assert [f.id for f in check_routes([ing("b", limit_rps="5")], next_id=9000).findings] == ["F9000"]

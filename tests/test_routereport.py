@@ -85,9 +85,9 @@ def test_the_file_groups_by_ingress_with_every_caveat_source_and_curl_line() -> 
 
 def test_the_reply_ranks_a_lost_https_redirect_above_plain_unsupported_keys() -> None:
     """RANK puts tls-redirect before keys MSE merely ignores: every HTTP client of the host is affected."""
-    rate = ing("limits", limit_rps="5")
+    rates = [ing(f"limits-{n}", limit_rps="5") for n in range(3)]
     tls = Ingress("shop", "zz-tls", "nginx", {}, ("t.example.com",), (("t.example.com", "/", "Prefix"),),
                   ("t.example.com",))
-    report = check_routes([rate, rate, rate, tls])
+    report = check_routes([*rates, tls])
     tops = [line for line in thread_reply(report, Extras(), next_step=NEXT).splitlines() if line.startswith("• ")]
     assert tops[0].startswith("• F4 Ingress shop/zz-tls `ssl-redirect`")
