@@ -304,6 +304,30 @@ def test_two_ingresses_sending_one_service_different_backend_protocols_block() -
     assert "shop/a: HTTPS" in f.note and "shop/b: (not set)" in f.note and "per Service" in f.note
 
 
+def test_affinity_set_on_one_ingress_only_is_a_warning_but_upstream_tls_blocks() -> None:
+    """Set vs not set: affinity only chooses the pod (mostly harmless); TLS to the backend breaks requests."""
+    sticky = [f for f in check_routes([to_service("a", "api", affinity="cookie", session_cookie_name="s"),
+                                       to_service("b", "api")]).findings if f.rule == "service"]
+    assert {(f.annotation, f.severity) for f in sticky} == {(N + "affinity", "warning"),
+                                                           (N + "session-cookie-name", "warning")}
+    assert "mostly harmless" in sticky[0].caveat
+    tls = [f for f in check_routes([to_service("a", "api", proxy_ssl_secret="shop/ca"),
+                                    to_service("b", "api")]).findings if f.rule == "service"]
+    assert [(f.annotation, f.severity) for f in tls] == [(N + "proxy-ssl-secret", "blocking")]
+    two = [f for f in check_routes([to_service("a", "api", affinity="cookie", affinity_mode="balanced"),
+                                    to_service("b", "api", affinity="cookie", affinity_mode="persistent")]).findings
+           if f.rule == "service"]
+    assert [(f.annotation, f.severity) for f in two] == [(N + "affinity-mode", "blocking")], "two values still block"
+
+
+@pytest.mark.parametrize("redirect", ["permanent-redirect", "temporal-redirect"])
+def test_a_redirect_only_ingress_is_no_service_conflict(redirect: str) -> None:
+    """It answers with a redirect and sends nothing to the Service, so its settings there never apply."""
+    old = to_service("old", "api", backend_protocol="HTTP", **{redirect: "https://new.example.com/"})
+    report = check_routes([old, to_service("new", "api", backend_protocol="HTTPS")])
+    assert [f for f in report.findings if f.rule == "service"] == []
+
+
 def test_same_settings_or_other_services_are_no_conflict() -> None:
     same = [to_service("a", "api", affinity="cookie"), to_service("b", "api", affinity="cookie")]
     assert check_routes(same).findings == ()
