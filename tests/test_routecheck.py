@@ -279,7 +279,7 @@ def test_rate_limits_say_mse_limits_per_route_not_per_client(key: str) -> None:
 
 def test_text_output_carries_the_caveat_and_its_source() -> None:
     text = check_routes([ing(load_balance="least_conn")]).to_text()
-    assert "see the caveat" in text
+    assert "the source below says how" in text
     assert "source: MSE doc: Partially compatible (Service scope) - round_robin, least_conn, random; ewma" in text
 
 
@@ -326,6 +326,22 @@ def test_a_redirect_only_ingress_is_no_service_conflict(redirect: str) -> None:
     old = to_service("old", "api", backend_protocol="HTTP", **{redirect: "https://new.example.com/"})
     report = check_routes([old, to_service("new", "api", backend_protocol="HTTPS")])
     assert [f for f in report.findings if f.rule == "service"] == []
+
+
+@pytest.mark.parametrize("value", ["GRPC", "http", "HTTPS", "HTTP2", "GRPCS"])
+def test_a_backend_protocol_mse_speaks_is_info_not_a_warning(value: str) -> None:
+    f = only(check_routes([ing(backend_protocol=value)]), N + "backend-protocol")
+    assert f.severity == "info" and f"MSE speaks {value.upper()} to the backend too" in f.caveat
+
+
+def test_a_partial_key_points_at_the_source_line_as_printed() -> None:
+    """The caveat text names the line that follows it in the text output and the Markdown report."""
+    report = check_routes([ing(load_balance="ewma")])
+    f = only(report, N + "load-balance")
+    assert "see the caveat" not in f.caveat and "the source below says how" in f.caveat
+    lines = report.to_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("WARNING"))
+    assert lines[at + 1].lstrip().startswith("source: ")
 
 
 def test_same_settings_or_other_services_are_no_conflict() -> None:
