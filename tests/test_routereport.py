@@ -7,7 +7,7 @@ import re
 from commands.controllerconf import Controller
 from commands.ports import Ingress, Route
 from commands.routecheck import check_routes
-from commands.routereport import MAX_REPLY_LINES, Extras, markdown, md_code, slack_code, thread_reply
+from commands.routereport import MAX_REPLY_LINES, Extras, markdown, md_code, md_text, slack_code, thread_reply
 
 N = "nginx.ingress.kubernetes.io/"
 NEXT = "Blocking findings keep the migration here."
@@ -75,7 +75,7 @@ def test_the_file_groups_by_ingress_with_every_caveat_source_and_curl_line() -> 
     for f in report.findings:
         assert f.id in text
         if f.source:
-            assert f.source[:80] in text
+            assert md_text(f.source, 1200)[:80] in text
     quiet = text.split("## Ingress `shop/quiet`")[1]
     assert "What changes: MSE reads this key with a different meaning" in quiet and "ewma" in quiet
     snippet_line = next(line for line in text.splitlines() if "configuration-snippet` =" in line)
@@ -91,3 +91,18 @@ def test_the_reply_ranks_a_lost_https_redirect_above_plain_unsupported_keys() ->
     report = check_routes([*rates, tls])
     tops = [line for line in thread_reply(report, Extras(), next_step=NEXT).splitlines() if line.startswith("• ")]
     assert tops[0].startswith("• F4 Ingress shop/zz-tls `ssl-redirect`")
+
+
+def test_markdown_prose_escapes_what_would_turn_into_emphasis_or_links() -> None:
+    """A caveat quoting a value such as `a*b_c*` or `[x](https://evil)` reads literally in the file;
+    the same value inside a code span stays as it is."""
+    value = "a*b_c*[x](https://evil.example)"
+    canary = Ingress("shop", "beta", "nginx", {N + "canary": "true", N + "canary-by-header-value": value},
+                     ("a.example.com",), (("a.example.com", "/", "Prefix"),))
+    main = Ingress("shop", "main", "nginx", {}, ("a.example.com",), (("a.example.com", "/", "Prefix"),))
+    text = markdown(check_routes([main, canary]))
+    [changes] = [line for line in text.splitlines() if line.startswith("  - What changes: NGINX compares")]
+    assert r"compares the header with a\*b\_c\*\[x\](https://evil.example) exactly" in changes
+    assert "*b_c*" not in changes.replace(r"\*", "").replace(r"\_", "") or "\\" in changes
+    assert not re.search(r"(?<!\\)[*_\[\]]", changes.split("What changes: ", 1)[1]), changes
+    assert f"`{value}`" in text, "code spans are left alone"
