@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from slack_sdk import WebClient
@@ -23,6 +24,7 @@ from bot.deps import Deps
 from bot.locks import short_lock
 from commands.model import Approval, Migration
 from commands.outcome import Outcome
+from commands.policy import Policy
 
 log = logging.getLogger("migrate.bot.publish")
 PRIVATE_VERBS = frozenset({"help", "status", "history"})
@@ -36,14 +38,32 @@ class Reply(Protocol):
     def __call__(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None: ...
 
 
-def mentions(text: str) -> str:
-    """Engine text made safe for Slack, then bare user ids made mentions (Slack shows names).
+def mentions(text: str, people: Iterable[str] = ()) -> str:
+    """Engine text made safe for Slack, then the ids of `people` made mentions (Slack shows names).
 
     `&`, `<` and `>` are escaped first (Slack's own escaping), so text that came from a user or
     the cluster (a deny reason, an annotation, an echoed parameter) cannot smuggle in a live
-    `<!channel>`, `<@U…>` or a `<https://…|disguised link>`; only the bot's mentions are live.
+    `<!channel>`, `<@U…>` or a `<https://…|disguised link>`. Only ids the bot itself knows as
+    people of this migration become mentions: cluster text shaped like an id (a path
+    `/UPLOADS2024`) stays plain text.
     """
-    return _USER_ID.sub(r"<@\1>", blocks.escape(text))
+    known = frozenset(people)
+    return _USER_ID.sub(lambda m: f"<@{m.group(1)}>" if m.group(1) in known else m.group(1), blocks.escape(text))
+
+
+def people_of(outcome: Outcome, policy: Policy) -> frozenset[str]:
+    """The user ids the bot itself writes into its text: who started, acted on, asked, approved or
+    denied, who accepted findings, and the people the policy names (never cluster data)."""
+    ids: set[str] = set()
+    m, a = outcome.migration, outcome.approval
+    if m is not None:
+        ids.update((m.created_by, m.last_actor, m.intent.user if m.intent else ""))
+        ids.update(str(u) for u in m.check.get("accepted_by") or [])
+        ids.add(str(m.plan.get("by", "")) if m.plan else "")
+    if a is not None:
+        ids.update((a.requested_by, a.denied_by, *a.approvals))
+    ids.update(policy.operators | policy.approvers | policy.rollback)
+    return frozenset(i for i in ids if i and i != "*")
 
 
 class Publisher:
@@ -53,7 +73,7 @@ class Publisher:
     def publish(self, outcome: Outcome, *, reply: Reply, approval_ts: str = "") -> None:
         """Draw `outcome`: card, approval message, thread reply or a private answer."""
         m, a = outcome.migration, outcome.approval
-        text = mentions(outcome.text)
+        text = mentions(outcome.text, people_of(outcome, self.deps.policy))
         if outcome.replayed:
             if m is None:
                 reply(text)  # "already being handled": said privately rather than nothing
@@ -129,7 +149,8 @@ class Publisher:
         if not ts:
             log.warning("approval has no message to edit", extra={"approval": a.id})
             return
-        self.client.chat_update(channel=m.channel, ts=ts, text=mentions(blocks.approval_text(a)),
+        people = people_of(Outcome("", migration=m, approval=a), self.deps.policy)
+        self.client.chat_update(channel=m.channel, ts=ts, text=mentions(blocks.approval_text(a), people),
                                 blocks=blocks.approval_blocks(a, now=self.deps.clock()))
 
     def attach(self, m: Migration, card_ts: str, name: str, content: str) -> None:

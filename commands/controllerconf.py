@@ -26,6 +26,11 @@ from commands.routefindings import Finding
 #: The labels the ingress-nginx Helm chart and static manifests put on the controller Deployment.
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=ingress-nginx,app.kubernetes.io/component=controller"
 _REF = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+#: The first controller release whose allow-snippet-annotations defaults to false (ingress-nginx @dbb11b92
+#: changelog/controller-1.9.0.md "Disable user snippets per default (#10393)", commit cf889c6c changing
+#: AllowSnippetAnnotations true -> false in internal/ingress/controller/config/config.go).
+SNIPPETS_OFF_FROM = (1, 9)
+_IMAGE_VERSION = re.compile(r":v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-@+]|$)")
 FALSE = frozenset({"false", "off", "no", "0"})
 TRUE = frozenset({"true", "on", "yes", "1"})
 
@@ -48,6 +53,7 @@ class Controller:
     ref: str  # "NAMESPACE/NAME" of the ConfigMap, or "" when the controller runs without one
     data: Mapping[str, str] | None
     how: str  # how it was found, or why it was not
+    version: tuple[int, ...] | None = None  # the controller image's version, when its Deployment was found
 
 
 @lru_cache(maxsize=1)
@@ -92,20 +98,35 @@ def locate(cluster: ClusterPort, *, named: str = "", ingress_class: str = "nginx
         return Controller("", None, f"several controller Deployments ({names}); name the ConfigMap with "
                                     "controller_configmap / --controller-configmap")
     dep = ours[0]
+    version = image_version(dep.images)
     ref = _flag(dep.args, "--configmap").replace("$(POD_NAMESPACE)", dep.namespace)
     if not ref:
         return Controller("", {}, f"controller Deployment {dep.namespace}/{dep.name} has no --configmap: "
-                                  "NGINX's defaults apply")
+                                  "NGINX's defaults apply", version)
     try:
         ns, name = parse_ref(ref)
         cm = cluster.get_config_map(namespace=ns, name=name)
     except MigrateError as err:
         return Controller(ref, None, f"named by {dep.namespace}/{dep.name} --configmap, could not be read "
-                                     f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__})")
+                                     f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__})",
+                          version)
     how = f"from --configmap of Deployment {dep.namespace}/{dep.name}"
     if cm is None:  # the controller starts without it and runs on its defaults
-        return Controller(ref, {}, how + "; it does not exist, so NGINX's defaults apply")
-    return Controller(ref, dict(cm.data), how)
+        return Controller(ref, {}, how + "; it does not exist, so NGINX's defaults apply", version)
+    return Controller(ref, dict(cm.data), how, version)
+
+
+def image_version(images: tuple[str, ...]) -> tuple[int, ...] | None:
+    """The version in the ingress-nginx controller image's tag (`...controller:v1.9.4@sha256:...`), or
+    None when no image of the Deployment is that controller's or its tag is no version (`latest`)."""
+    for image in images:
+        name = image.split("@", 1)[0]
+        if "ingress-nginx" not in name and "nginx-ingress" not in name:
+            continue
+        m = _IMAGE_VERSION.search(name[name.rfind("/"):])
+        if m:
+            return tuple(int(p) for p in m.groups() if p is not None)
+    return None
 
 
 def _flag(args: tuple[str, ...], name: str) -> str:
@@ -119,11 +140,32 @@ def _flag(args: tuple[str, ...], name: str) -> str:
 
 
 def snippets_allowed(controller: Controller | None) -> bool | None:
-    """What the ConfigMap says of snippet annotations: True, False, or None when it does not say."""
+    """Whether NGINX obeys snippet annotations: what the ConfigMap says, else the default of the
+    controller's version (false from v1.9, see SNIPPETS_OFF_FROM), else None when that is unknown."""
     if controller is None or controller.data is None:
         return None
     value = controller.data.get("allow-snippet-annotations", "").strip().lower()
-    return True if value in TRUE else False if value in FALSE else None
+    if value in TRUE or value in FALSE:
+        return value in TRUE
+    if controller.version is None:
+        return None
+    return controller.version < SNIPPETS_OFF_FROM
+
+
+def snippets_said(controller: Controller | None) -> str:
+    """Why snippets_allowed answered as it did, in words for a finding."""
+    if controller is None or controller.data is None:
+        return "the controller's settings were not read"
+    if controller.data.get("allow-snippet-annotations", "").strip():
+        said = controller.data["allow-snippet-annotations"].strip()
+        return f"the controller's ConfigMap sets allow-snippet-annotations to {said}"
+    if controller.version is None:
+        return ("the controller's ConfigMap does not set allow-snippet-annotations and the controller's version "
+                "is unknown (the default is false from v1.9, true before)")
+    shown = ".".join(map(str, controller.version))
+    default = "true" if controller.version < SNIPPETS_OFF_FROM else "false"
+    return (f"the controller runs v{shown} and its ConfigMap does not set allow-snippet-annotations, which "
+            f"defaults to {default} there (false from v1.9: ingress-nginx changelog/controller-1.9.0.md, #10393)")
 
 
 def redirects_tls(controller: Controller | None) -> bool:

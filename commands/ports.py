@@ -45,6 +45,7 @@ class Deployment:
     namespace: str
     name: str
     args: tuple[str, ...] = ()  # every container's command and args, in order
+    images: tuple[str, ...] = ()  # every container's image, in order (the controller's tells its version)
 
 
 @dataclass(frozen=True)

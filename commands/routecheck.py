@@ -14,10 +14,12 @@ Severities, and why:
   giving one Service different settings). Fix it, re-run, or have an approver accept it.
 - warning: traffic flows, but semantics differ at the edges (partial keys, case-sensitive
   regex, keys that only tune buffering or logs, a restriction MSE does not impose such as a
-  body size limit, a version we could not check, an MSE alternative already added whose
+  body size limit or a proxy timeout, a version we could not check, an MSE alternative already added whose
   semantics differ) or the key is unknown to the table.
-- info: nothing changes (`service-weight: ""`, `proxy-http-version: "1.1"`, a spelling trap
-  already fixed).
+- info: nothing changes (`service-weight: ""`, `proxy-http-version: "1.1"`, a backend-protocol
+  MSE speaks, a spelling trap already fixed).
+Snippet annotations block unless NGINX ignored them too: the ConfigMap's allow-snippet-annotations,
+else its default for the controller's version (false from v1.9); an unknown version blocks and says so.
 Annotations MSE supports as NGINX does give no finding; they still count in the summary.
 """
 
@@ -58,6 +60,9 @@ NO_TRAFFIC_EFFECT = frozenset({
 })
 #: NGINX spellings MSE does not read although it reads a near twin.
 SPELLING_TRAPS = {"ssl-ciphers": "ssl-cipher", "allowlist-source-range": "whitelist-source-range"}
+#: What each NGINX timeout bounds; MSE has none of them and no timeout by default (annotations.md caveat 6).
+TIMEOUTS = {"proxy-read-timeout": "waiting for the backend's response", "proxy-send-timeout": "sending the request "
+            "to the backend", "proxy-connect-timeout": "connecting to the backend"}
 #: ingress-nginx limits per client IP (annotations.md "Rate Limiting"); MSE's counterparts limit per route.
 RATE_LIMITS = frozenset({"limit-rps", "limit-rpm", "limit-connections"})
 OFF_VALUES = frozenset({"false", "off", "0", ""})
@@ -66,6 +71,8 @@ HASH_BY = re.compile(r"^\$(request_uri|host|remote_addr|http_\w+|arg_\w+)$")
 #: annotations.md caveat 3 (ssl-redirect default), from higress @4e0d691 pkg/ingress/kube/annotations/redirect.go.
 REDIRECT_SOURCE = (" Source: shared/reference/annotations.md caveat 3 (ssl-redirect default); higress @4e0d691 "
                    "pkg/ingress/kube/annotations/redirect.go.")
+SNIPPET_DEFAULT_SOURCE = (" ingress-nginx @dbb11b92 changelog/controller-1.9.0.md (#10393): allow-snippet-annotations "
+                          "defaults to false from v1.9.")
 VERSION_IN_NOTE = re.compile(r"gateway\s*>=\s*[vV]?(\d+(?:\.\d+)+)")
 
 
@@ -135,7 +142,7 @@ def load_table() -> Table:
 
 def check_routes(ingresses: Iterable[Ingress], *, gateway_version: str | None = None,
                  controller: Controller | None = None, service_exists: Callable[[str, str], bool] | None = None,
-                 known_ids: Mapping[str, str] | None = None) -> Report:
+                 known_ids: Mapping[str, str] | None = None, next_id: int = 0) -> Report:
     """Classify every annotation of every Ingress, then what only shows across Ingresses (canary
     pairs, settings MSE applies per Service) and the controller's own ConfigMap.
 
@@ -145,6 +152,7 @@ def check_routes(ingresses: Iterable[Ingress], *, gateway_version: str | None = 
     version = parse_version(gateway_version) if gateway_version else None
     table = load_table()
     snippets_on = controllerconf.snippets_allowed(controller)
+    snippets_why = controllerconf.snippets_said(controller)
     redirects = controllerconf.redirects_tls(controller)
     findings: list[Finding] = list(controllerconf.findings(controller)) if controller is not None else []
     counts: Counter[str] = Counter()
@@ -153,18 +161,20 @@ def check_routes(ingresses: Iterable[Ingress], *, gateway_version: str | None = 
     for ing in ingresses:
         scanned += 1
         counts.update(k for k in ing.annotations if k.startswith((NGINX, MSE)))
-        findings += check_ingress(ing, table, version, snippets_on=snippets_on, redirects=redirects)
+        findings += check_ingress(ing, table, version, snippets_on=snippets_on, redirects=redirects,
+                                  snippets_why=snippets_why)
         pairs.add(ing)
     findings += pairs.findings(service_exists)
-    numbered, _ = assign_ids(findings, known_ids)
+    numbered, _ = assign_ids(findings, known_ids, next_free=next_id)
     return Report(scanned, numbered, tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
                   controllerconf.summary(controller) if controller is not None else None)
 
 
 def check_ingress(ing: Ingress, table: Table, version: tuple[int, ...] | None, *,
-                  snippets_on: bool | None = None, redirects: bool = True) -> list[Finding]:
+                  snippets_on: bool | None = None, redirects: bool = True, snippets_why: str = "") -> list[Finding]:
     ann = ing.annotations
-    out = [f for key in sorted(ann) for f in _check_key(ing, key, ann[key], table, version, snippets_on)]
+    out = [f for key in sorted(ann)
+           for f in _check_key(ing, key, ann[key], table, version, (snippets_on, snippets_why))]
     out += _tls_redirect(ing) if redirects else []
     out += regex_findings(ing)
     return out
@@ -179,8 +189,12 @@ def _has(ann: Mapping[str, str], suffix: str) -> bool:
     return any(p + suffix in ann for p in (NGINX, MSE))
 
 
+#: Whether NGINX obeys snippet annotations (None: unknown), and why, from controllerconf.
+Snippets = tuple[bool | None, str]
+
+
 def _check_key(ing: Ingress, key: str, value: str, table: Table,
-               version: tuple[int, ...] | None, snippets_on: bool | None = None) -> list[Finding]:
+               version: tuple[int, ...] | None, snippets: Snippets = (None, "")) -> list[Finding]:
     if key.startswith(MSE):
         suffix = key[len(MSE):]
         need = table.mse_min_versions.get(suffix)
@@ -205,7 +219,7 @@ def _check_key(ing: Ingress, key: str, value: str, table: Table,
         return [_finding(ing, key, value, "unsupported", "blocking", entry.mse_alternative,
                          "MSE does not read service-weight; the weights set here would not apply." + source)]
     if entry.status == "unsupported":
-        return [_unsupported(ing, key, suffix, value, entry, source, snippets_on)]
+        return [_unsupported(ing, key, suffix, value, entry, source, snippets)]
     out = _value_rules(ing, key, suffix, value, entry, source)
     if entry.min_version:
         out += _version_gate(ing, key, value, entry.status, entry.min_version, version, source)
@@ -213,7 +227,7 @@ def _check_key(ing: Ingress, key: str, value: str, table: Table,
 
 
 def _unsupported(ing: Ingress, key: str, suffix: str, value: str, entry: Entry, source: str,
-                 snippets_on: bool | None = None) -> Finding:
+                 snippets: Snippets = (None, "")) -> Finding:
     alt = entry.mse_alternative
     if suffix in SPELLING_TRAPS:
         twin = SPELLING_TRAPS[suffix]
@@ -223,13 +237,17 @@ def _unsupported(ing: Ingress, key: str, suffix: str, value: str, entry: Entry, 
         return _finding(ing, key, value, "unsupported", "blocking", alt,
                         f"Spelling trap: MSE reads only {twin}, so this setting would be dropped." + source)
     if suffix.endswith("-snippet"):
+        snippets_on, why = snippets
+        cite = source + (SNIPPET_DEFAULT_SOURCE if "default" in why else "")
         if snippets_on is False:
             return _finding(ing, key, value, "unsupported", "warning", alt,
-                            "Raw NGINX configuration that NGINX ignores too: the controller's ConfigMap sets "
-                            "allow-snippet-annotations to false, so nothing changes on MSE; delete it." + source)
+                            f"Raw NGINX configuration that NGINX ignores too: {why}, so nothing changes on MSE; "
+                            "delete it." + cite)
+        unknown = (f" Blocking because it is unknown whether NGINX obeys it: {why}." if snippets_on is None and why
+                   else "")
         return _finding(ing, key, value, "unsupported", "blocking", alt,
                         "Raw NGINX configuration: MSE runs no NGINX config; rewrite it with header-control "
-                        "annotations or a gateway plugin." + source)
+                        "annotations or a gateway plugin." + unknown + cite)
     special = _special_unsupported(ing, key, suffix, value, alt, source)
     if special is not None:
         return special
@@ -267,6 +285,12 @@ def _special_unsupported(ing: Ingress, key: str, suffix: str, value: str, alt: s
                         f"A lost restriction, not lost traffic: NGINX refuses bodies over {value.strip()} with "
                         "413; MSE imposes no body size limit (it streams bodies), so larger uploads reach the "
                         "backend. Enforce the limit there if it matters." + source)
+    if suffix in TIMEOUTS and not (alt and alt in ing.annotations):
+        return _finding(ing, key, value, "unsupported", "warning", alt,
+                        f"A lost limit, not lost traffic: NGINX gives up after {value.strip()} s "
+                        f"{TIMEOUTS[suffix]} (504); MSE ignores the key and sets no timeout by default, so slow "
+                        f"requests run on instead of failing. To keep a limit, set {alt or MSE + 'timeout'} "
+                        "(seconds, the whole request) on this Ingress." + source)
     if suffix in RATE_LIMITS:
         return _finding(ing, key, value, "unsupported", "blocking", alt,
                         f"MSE ignores this key, so the limit of {value.strip()} per client IP would stop. MSE "
@@ -304,9 +328,14 @@ def _value_rules(ing: Ingress, key: str, suffix: str, value: str, entry: Entry, 
                          "(canary.go), so regex characters in it "
                          + (f"fail to compile ({why})." if why else "match more values than this one.")
                          + " Source: higress @4e0d691 pkg/ingress/kube/annotations/canary.go.")]
+    if suffix == "backend-protocol":  # a value MSE accepts (checked above): it speaks it as NGINX does
+        return [_finding(ing, key, value, "partial", "info", None,
+                         f"MSE speaks {v.upper()} to the backend too (it accepts {', '.join(sorted(BACKEND_PROTOCOLS))}"
+                         "); it applies the setting per Service, not per Ingress." + source)]
     if entry.status == "partial":
         return [_finding(ing, key, value, "partial", "warning", entry.mse_alternative,
-                         "MSE reads this key with a different meaning at the edges; see the caveat." + source)]
+                         "MSE reads this key with a different meaning at the edges; the source below says "
+                         "how." + source)]
     return []
 
 

@@ -130,25 +130,29 @@ def _with_id(f: Finding, fid: str) -> Finding:
     return new
 
 
-def assign_ids(findings: Iterable[Finding], known: Mapping[str, str] | None = None
+def assign_ids(findings: Iterable[Finding], known: Mapping[str, str] | None = None, *, next_free: int = 0
                ) -> tuple[tuple[Finding, ...], dict[str, str]]:
     """Give each finding its short id: the one it had before (by fingerprint), else the next free number.
 
-    Returns the findings with ids and the fingerprint -> id map of the blocking ones, which the
-    next check passes back in so that F3 still means the same finding after a re-run.
+    Returns the findings with ids and the fingerprint -> id map of all of them (blocking or not),
+    which the next check passes back in so that F3 still means the same finding after a re-run.
+    `next_free` is the first number never handed out, so an id dropped from a capped map is not reused.
     """
     known = dict(known or {})
     used = {int(v[1:]) for v in known.values() if v[1:].isdigit()}
-    nxt = max(used, default=0) + 1
+    nxt = max(max(used, default=0) + 1, next_free)
     out: list[Finding] = []
-    blocking: dict[str, str] = {}
+    ids: dict[str, str] = {}
     for f in findings:
-        fp = f.fingerprint if known or f.severity == "blocking" else ""  # hashing every warning is wasted
-        fid = known.get(fp) if known else None
+        fp = f.fingerprint
+        fid = known.get(fp) or ids.get(fp)
         if fid is None:
             fid = f"F{nxt}"
             nxt += 1
         out.append(_with_id(f, fid))
-        if f.severity == "blocking":
-            blocking[fp] = fid
-    return tuple(out), blocking
+        ids[fp] = fid
+    return tuple(out), ids
+
+
+def id_number(fid: str) -> int:
+    return int(fid[1:]) if fid[1:].isdigit() else 0

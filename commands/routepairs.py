@@ -28,6 +28,15 @@ SERVICE_SCOPED = ("affinity", "affinity-mode", "session-cookie-name", "session-c
                   "session-cookie-expires", "backend-protocol", "load-balance", "upstream-hash-by", "proxy-ssl-secret",
                   "proxy-ssl-verify", "proxy-ssl-name", "proxy-ssl-server-name")
 _SCOPED_KEYS = frozenset(p + s for p in (NGINX, MSE) for s in SERVICE_SCOPED)
+#: Service-wide keys that change how the gateway talks to the backend: one Ingress setting them and
+#: another not still breaks requests (plain HTTP to a TLS port, HTTP/1 to gRPC). The other scoped keys
+#: only choose which pod answers, so "set on one, not set on another" is a warning.
+WIRE_KEYS = frozenset({"backend-protocol", "proxy-ssl-secret", "proxy-ssl-verify", "proxy-ssl-name",
+                       "proxy-ssl-server-name"})
+#: An Ingress with one of these answers every request with a redirect "instead of sending data to the
+#: upstream" (ingress-nginx @dbb11b92 docs/user-guide/nginx-configuration/annotations.md, Permanent and
+#: Temporal Redirect), so its Service-wide settings never meet a request.
+REDIRECTS = ("permanent-redirect", "temporal-redirect")
 CANARY_SOURCE = (" Source: higress @4e0d691 pkg/ingress/kube/ingressv1/controller.go (ApplyCanaryIngress, "
                  "isCanaryRoute, createRuleKey) and pkg/ingress/kube/common/controller.go (PathFormat).")
 SCOPE_SOURCE = (" Source: MSE doc 'Annotations supported by MSE Ingress gateways' (scope: Service) and "
@@ -76,6 +85,8 @@ class Pairs:
         regex = regex_switch(ing)
         target = bool(ing.annotations.get(NGINX + "rewrite-target") or ing.annotations.get(MSE + "rewrite-target"))
         self.routes += [(host, path, path_type, regex, target, who) for host, path, path_type in ing.paths]
+        if _redirect_only(ing):
+            return  # its Service never sees a request through it, so its settings there never apply
         for svc in set(ing.backends):
             if svc:
                 self._scope(ing, svc, who)
@@ -161,13 +172,24 @@ class Pairs:
                                                                                     key=lambda kv: kv[1]))
                 last_who = sorted(values.values())[-1]
                 ns, name = last_who.split("/", 1)
+                set_or_not = len(values) == 2 and "" in values
+                if set_or_not and suffix not in WIRE_KEYS:
+                    severity, effect = "warning", (
+                        "MSE applies it per Service, not per route, so either all of them get it or none does. "
+                        "It only chooses which pod answers, so this is mostly harmless; set it on each to be sure.")
+                else:
+                    severity, effect = "blocking", (
+                        "MSE applies it per Service, not per route, so one value would win for all of them. "
+                        "Set the same value on each.")
                 out.append(Finding(ns, name, NGINX + suffix, ", ".join(sorted(v or "(not set)" for v in values)),
-                                   "partial", "blocking", None,
+                                   "partial", severity, None,
                                    f"Ingresses sending Service {namespace}/{svc} disagree on {suffix} ({shown}). "
-                                   "MSE applies it per Service, not per route, so one value would win for "
-                                   "all of them. Set the same value on each." + SCOPE_SOURCE, rule="service",
-                                   subject=f"{namespace}/{svc}"))
+                                   + effect + SCOPE_SOURCE, rule="service", subject=f"{namespace}/{svc}"))
         return out
+
+
+def _redirect_only(ing: Ingress) -> bool:
+    return any(_value(ing, suffix) for suffix in REDIRECTS)
 
 
 def _value(ing: Ingress, suffix: str) -> str:

@@ -43,6 +43,18 @@ def flat(text: str, limit: int) -> str:
     return one if len(one) <= limit else one[:limit - 1] + "…"
 
 
+#: What makes emphasis, code, links, HTML, entities or strikethrough inside a line. `#`, `-` and `+`
+#: matter only at a line's start and `(`, `!` only next to `[`, so prose after "- What changes:" needs
+#: just these (CommonMark lets a backslash escape any ASCII punctuation).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~&])")
+
+
+def md_text(text: str, limit: int) -> str:
+    """Prose for the Markdown file: one line, Markdown's inline syntax backslash-escaped, so `*`, `_`
+    or `[x](y)` in a regex or a value stays literal instead of turning into emphasis or a link."""
+    return _MD_SPECIAL.sub(r"\\\1", flat(text, limit))
+
+
 def slack_code(text: str, limit: int = 60) -> str:
     """An inline code span Slack cannot break: Slack has no escape for a backtick inside one."""
     return "`" + flat(text, limit).replace("`", "ˋ") + "`" if text.strip() else "(empty)"
@@ -114,9 +126,9 @@ def markdown(report: Report, extras: Extras | None = None) -> str:
     extras = extras or Extras()
     out = ["# Route check", "", f"{report.summary_line()}."]
     if extras.gateway_version:
-        out[-1] += f" MSE gateway version {extras.gateway_version}."
+        out[-1] += f" MSE gateway version {md_text(extras.gateway_version, 40)}."
     if report.annotation_counts:
-        out += ["", "Most used annotations: " + ", ".join(f"{short_key(k)} ({n})"
+        out += ["", "Most used annotations: " + ", ".join(f"{md_text(short_key(k), 120)} ({n})"
                                                             for k, n in report.annotation_counts[:10]) + "."]
     blocking = ranked_blocking(report)
     if blocking:
@@ -143,7 +155,7 @@ def markdown(report: Report, extras: Extras | None = None) -> str:
         out += ["", "## Routes the gateway does not have yet", ""]
         out += [f"- {md_code(r.host + r.path, 200)}" for r in extras.missing]
     if extras.probe:
-        out += ["", "## Probe through both gateways", ""] + [f"- {flat(line, 300)}" for line in extras.probe]
+        out += ["", "## Probe through both gateways", ""] + [f"- {md_text(line, 300)}" for line in extras.probe]
     if extras.curls:
         out += ["", "## Test before switching", "", "```sh", *extras.curls, "```"]
     return "\n".join(out) + "\n"
@@ -151,17 +163,17 @@ def markdown(report: Report, extras: Extras | None = None) -> str:
 
 def _finding_md(f: Finding) -> list[str]:
     lines = [f"- **{f.id} {f.severity}** {md_code(f.annotation, 120)} = {md_code(f.value, 200)} ({f.status})",
-             f"  - What changes: {flat(f.caveat, 1200)}"]
+             f"  - What changes: {md_text(f.caveat, 1200)}"]
     if f.mse_alternative:
         lines.append(f"  - On MSE use: {md_code(f.mse_alternative, 200)}")
     if f.source:
-        lines.append(f"  - Source: {flat(f.source, 1200)}")
+        lines.append(f"  - Source: {md_text(f.source, 1200)}")
     return lines
 
 
 def _controller(controller: Mapping[str, Any], findings: Iterable[Finding]) -> list[str]:
     ref = controller.get("configmap") or "(none)"
-    found = flat(str(controller.get("note", "")), 300)
+    found = md_text(str(controller.get("note", "")), 300)
     out = [f"## Controller ConfigMap {md_code(ref, 120)}", "", f"How it was found: {found}."]
     if not controller.get("read"):
         out.append("Its global settings were not compared: name it with `controller_configmap: NS/NAME` in the "
@@ -174,8 +186,8 @@ def _controller(controller: Mapping[str, Any], findings: Iterable[Finding]) -> l
         head = f"**{f.id} {f.severity}** " if f else ""
         where = "set" if row["set"] else "NGINX default"
         out.append(f"- {head}{md_code(row['key'], 60)} = {md_code(str(row['value']), 120)} ({where}); "
-                   f"on MSE: {flat(str(row['mse']), 200)}")
+                   f"on MSE: {md_text(str(row['mse']), 200)}")
         if f:
-            out.append(f"  - What changes: {flat(f.caveat, 600)}")
-            out.append(f"  - Source: {flat(row['source'], 400)}")
+            out.append(f"  - What changes: {md_text(f.caveat, 600)}")
+            out.append(f"  - Source: {md_text(row['source'], 400)}")
     return out

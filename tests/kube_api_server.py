@@ -88,9 +88,10 @@ def config_map_json(namespace: str, name: str, data: dict[str, str]) -> dict[str
 
 
 def deployment_json(namespace: str, name: str, *, labels: dict[str, str] | None = None,
-                    args: list[str] | None = None) -> dict[str, Any]:
+                    args: list[str] | None = None,
+                    image: str = "registry.k8s.io/ingress-nginx/controller:v1.15.0") -> dict[str, Any]:
     """A controller-like Deployment: one container with `args`, as the ingress-nginx chart writes it."""
-    container = {"name": "controller", "image": "registry.k8s.io/ingress-nginx/controller:v1.15.0",
+    container = {"name": "controller", "image": image,
                  "args": list(args or [])}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, namespace, labels, None),
             "spec": {"replicas": 2, "selector": {"matchLabels": dict(labels or {})},

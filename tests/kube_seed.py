@@ -32,7 +32,8 @@ def seed_from_sim(api: KubeApiServer, cluster: dict[str, Any]) -> None:
     for key, data in (cluster.get("config_maps") or {}).items():
         api.add_config_map(config_map_json(*key.split("/", 1), {str(k): str(v) for k, v in data.items()}))
     for key, dep in (cluster.get("deployments") or {}).items():
-        api.add_deployment(deployment_json(*key.split("/", 1), labels=dep.get("labels"), args=dep.get("args")))
+        extra = {"image": dep["image"]} if dep.get("image") else {}
+        api.add_deployment(deployment_json(*key.split("/", 1), labels=dep.get("labels"), args=dep.get("args"), **extra))
     for key, svc in cluster["services"].items():
         namespace, name = key.split("/")
         ports = [{"name": p.get("name", ""), "port": p["port"], "protocol": p.get("protocol", "TCP"),

@@ -26,10 +26,19 @@ NOISY = 30
 UNSUPPORTED = "nginx.ingress.kubernetes.io/auth-tls-verify-client"
 
 
-def noisy_seed(path: Path, noisy: int = NOISY, *, snippet: str = "") -> Path:
+def noisy_seed(path: Path, noisy: int = NOISY, *, snippet: str = "", hostile: bool = False) -> Path:
     """The shipped demo world plus `noisy` Ingresses whose annotation MSE does not read (and, with
-    `snippet`, a global server snippet in the controller's ConfigMap)."""
+    `snippet`, a global server snippet in the controller's ConfigMap; with `hostile`, cluster text
+    shaped like Slack mentions, on a route the gateway lacks)."""
     seed = yaml.safe_load(resources.files("providers.sim").joinpath("seed.yaml").read_text())
+    if hostile:
+        rules = [{"host": "up.example.com", "paths": [{"path": "/UPLOADS2024", "pathType": "Prefix"}]}]
+        seed["clusters"]["demo-cluster"]["ingresses"][:0] = [
+            {"namespace": "legacy", "name": "uploads", "ingress_class": "nginx", "rules": rules},
+            {"namespace": "legacy", "name": "uploads-beta", "ingress_class": "nginx", "rules": rules,
+             "annotations": {"nginx.ingress.kubernetes.io/canary": "true",
+                             "nginx.ingress.kubernetes.io/canary-by-header-value": "<!channel>(?=x)"}}]
+        seed["gateways"]["gw-demo"]["missing_routes"] = ["up.example.com/UPLOADS2024"]
     if snippet:
         seed["clusters"]["demo-cluster"]["config_maps"]["ingress-nginx/ingress-nginx-controller"]["server-snippet"] = \
             snippet
@@ -46,7 +55,8 @@ def noisy_seed(path: Path, noisy: int = NOISY, *, snippet: str = "") -> Path:
 def bot(slack: SlackStandIn, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         request: pytest.FixtureRequest) -> Iterator[Bot]:
     param = getattr(request, "param", {})
-    seed = noisy_seed(tmp_path / "seed.yaml", param.get("noisy", NOISY), snippet=param.get("snippet", ""))
+    seed = noisy_seed(tmp_path / "seed.yaml", param.get("noisy", NOISY), snippet=param.get("snippet", ""),
+                      hostile=param.get("hostile", False))
     monkeypatch.setattr(bot_server, "CONFIG", bot_server.CONFIG + f"sim:\n  seed: '{seed}'\n")
     with running_bot(slack, redis_url, tmp_path) as url:
         yield Bot(url, slack, SlackSender(url, slack))
@@ -110,3 +120,17 @@ def test_a_refused_upload_falls_back_to_a_truncated_block(bot: Bot, tmp_path: Pa
     assert bot.slack.uploaded_files() == []
     log = (tmp_path / "serve.log").read_text()
     assert "missing_scope" in log and BOT_TOKEN not in log
+
+
+@pytest.mark.parametrize("bot", [{"noisy": 1, "hostile": True}], indirect=True)
+def test_cluster_text_never_becomes_a_mention_in_the_thread(bot: Bot) -> None:
+    """A path `/UPLOADS2024` looks like a Slack user id and a header value holds `<!channel>`: the
+    reply shows both as plain text, while the people the bot names itself stay mentions."""
+    bot.command(ALICE, "start cluster=demo-cluster gateway=gw-demo")
+    bot.thread_says("started by <@U0ALICE01>")
+    bot.command(ALICE, "check")
+    reply = bot.thread_says("Route check:")["text"]
+    assert "missing routes: up.example.com/UPLOADS2024" in reply
+    assert "compares the header with &lt;!channel&gt;(?=x) exactly" in reply
+    said = "\n".join(m["text"] for m in bot.thread())
+    assert "<@UPLOADS2024>" not in said and "<!channel>" not in said

@@ -35,7 +35,7 @@ def check(*argv: str) -> int:
 def add_blocking(api: KubeApiServer) -> None:
     api.add_ingress(ingress_json("pay", "checkout", ingress_class="nginx", tls=["pay.example.com"],
                                  rules={"pay.example.com": ["/"]},
-                                 annotations={"nginx.ingress.kubernetes.io/proxy-read-timeout": "300",
+                                 annotations={"nginx.ingress.kubernetes.io/auth-tls-verify-client": "on",
                                               "nginx.ingress.kubernetes.io/denylist-source-range": "10.0.0.0/8"}))
 
 
@@ -59,7 +59,7 @@ def test_json_report_and_exit_1_with_blocking(api: KubeApiServer, capsys: pytest
     assert code == 1
     assert data["ingresses"] == 5 and data["summary"] == {"blocking": 3, "warning": 4, "info": 3}
     blocking = {(f["name"], f["annotation"]) for f in data["findings"] if f["severity"] == "blocking"}
-    assert blocking == {("checkout", "nginx.ingress.kubernetes.io/proxy-read-timeout"),
+    assert blocking == {("checkout", "nginx.ingress.kubernetes.io/auth-tls-verify-client"),
                         ("checkout", "nginx.ingress.kubernetes.io/ssl-redirect"),
                         ("checkout", "nginx.ingress.kubernetes.io/denylist-source-range")}
 

@@ -18,11 +18,13 @@ from tests.kube_api_server import KubeApiServer
 from tests.kube_seed import seed_from_sim
 
 NS, LB = "ingress-nginx", "nginx-ingress-lb"
+IMAGE = "registry.k8s.io/ingress-nginx/controller:v1.9.6@sha256:1405cc613bd95b2c6edd8b2a152510ae91c7e62a"
 
 
 def seed() -> dict[str, Any]:
     """The demo seed plus the class cases it lacks: the legacy annotation and no class at all."""
     data = load_seed()
+    data["clusters"]["demo-cluster"]["deployments"]["ingress-nginx/ingress-nginx-controller"]["image"] = IMAGE
     data["clusters"]["demo-cluster"]["deployments"]["tools/other-app"] = {"labels": {"app.kubernetes.io/name": "x"},
                                                                           "args": ["--configmap=tools/x"]}
     data["clusters"]["demo-cluster"]["ingresses"] += [
@@ -120,4 +122,5 @@ def test_list_deployments_by_label(cluster: ClusterPort) -> None:
                                                     "app.kubernetes.io/component=controller")
     assert [(d.namespace, d.name) for d in found] == [("ingress-nginx", "ingress-nginx-controller")]
     assert "--configmap=$(POD_NAMESPACE)/ingress-nginx-controller" in found[0].args
+    assert found[0].images == (IMAGE,), "the image tells the controller's version (snippet default)"
     assert cluster.list_deployments(label_selector="app.kubernetes.io/name=nothing") == []

@@ -90,6 +90,19 @@ def test_global_snippets_and_error_pages_block_and_the_rest_warn() -> None:
                      "server-tokens": "info", "client-header-buffer-size": "info"}
 
 
+def test_a_global_force_ssl_redirect_blocks_and_says_how_to_keep_it() -> None:
+    """ingress-nginx's force-ssl-redirect annotation falls back to the ConfigMap's (rewrite/main.go):
+    true there redirects hosts without TLS too, which MSE never does unless each Ingress says so."""
+    [f] = [f for f in findings(Controller(REF, {"force-ssl-redirect": "true", "hsts": "false",
+                                                "proxy-read-timeout": "0", "proxy-send-timeout": "0",
+                                                "proxy-body-size": "0", "enable-underscores-in-headers": "true",
+                                                "client-header-buffer-size": "0"}, "test"))]
+    assert (f.annotation, f.severity, f.kind) == ("force-ssl-redirect", "blocking", "ConfigMap")
+    assert "hosts without TLS too" in f.caveat and "rewrite/main.go" in f.source
+    assert f.mse_alternative == 'nginx.ingress.kubernetes.io/force-ssl-redirect: "true" (per Ingress)'
+    assert "force-ssl-redirect" not in by_key(Controller(REF, {"force-ssl-redirect": "false"}, "test"))
+
+
 def test_the_default_ssl_protocols_written_out_is_no_finding() -> None:
     assert "ssl-protocols" not in by_key(Controller(REF, {"ssl-protocols": "TLSv1.2  TLSv1.3"}, "test"))
 
@@ -103,6 +116,40 @@ def test_snippet_annotations_nginx_ignored_too_only_warn() -> None:
     for data in ({"allow-snippet-annotations": "true"}, {}):  # unknown controller version: keep blocking
         on = check_routes([ing], controller=Controller(REF, data, "test"))
         assert [f.severity for f in on.findings if f.annotation == N + "configuration-snippet"] == ["blocking"]
+
+
+def snippet_severity(controller: Controller) -> tuple[str, str]:
+    ing = Ingress("shop", "web", "nginx", {N + "server-snippet": "return 403;"}, ("a.example.com",),
+                  (("a.example.com", "/", "Prefix"),))
+    [f] = [f for f in check_routes([ing], controller=controller).findings if f.annotation == N + "server-snippet"]
+    return f.severity, f.note
+
+
+def test_snippet_default_follows_the_controller_version_from_its_image(tmp_path: Path) -> None:
+    """allow-snippet-annotations defaults to false from ingress-nginx v1.9 (changelog/controller-1.9.0.md,
+    #10393): with the ConfigMap silent, a v1.10 controller ignored snippets, a v1.8 one obeyed them."""
+    labels = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
+
+    def found(image: str) -> Controller:
+        deps = {"ingress-nginx/ctl": {"labels": labels, "args": ["--configmap=ingress-nginx/cm"], "image": image}}
+        seed_world = world(tmp_path, data={}, deployments=deps)
+        with seed_world.state._mutate() as data:
+            data["clusters"]["demo-cluster"]["config_maps"] = {"ingress-nginx/cm": {"hsts": "false"}}
+        return locate(seed_world.cluster("demo-cluster"))
+
+    new = found("registry.k8s.io/ingress-nginx/controller:v1.10.1@sha256:e24f39d3eed6bcc239a56f20098878845f62baa3")
+    assert new.version == (1, 10, 1)
+    severity, note = snippet_severity(new)
+    assert severity == "warning" and "runs v1.10.1" in note and "defaults to false there" in note
+    assert "changelog/controller-1.9.0.md" in note
+    old = found("registry.k8s.io/ingress-nginx/controller:v1.8.4")
+    assert snippet_severity(old)[0] == "blocking"
+    unknown = found("registry.example.com/mirror/ingress-nginx-controller:latest")
+    assert unknown.version is None
+    severity, note = snippet_severity(unknown)
+    assert severity == "blocking" and "unknown whether NGINX obeys it" in note and "version is unknown" in note
+    assert snippet_severity(Controller(REF, {"allow-snippet-annotations": "true"}, "test", (1, 12, 0)))[0] == \
+        "blocking", "the ConfigMap's own word wins over the version's default"
 
 
 def test_report_carries_the_configmap_and_its_findings_first() -> None:

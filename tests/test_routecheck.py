@@ -41,8 +41,20 @@ def test_supported_annotation_gives_no_finding_but_is_counted() -> None:
 
 
 def test_unsupported_annotation_blocks_and_names_the_mse_alternative() -> None:
-    f = only(check_routes([ing(proxy_read_timeout="120")]), N + "proxy-read-timeout")
-    assert (f.status, f.severity, f.mse_alternative) == ("unsupported", "blocking", "mse.ingress.kubernetes.io/timeout")
+    f = only(check_routes([ing(limit_rps="5")]), N + "limit-rps")
+    assert (f.status, f.severity, f.mse_alternative) == ("unsupported", "blocking",
+                                                         "mse.ingress.kubernetes.io/route-limit-rps")
+
+
+@pytest.mark.parametrize("key", ["proxy-read-timeout", "proxy-send-timeout", "proxy-connect-timeout"])
+def test_a_proxy_timeout_is_a_lost_limit_like_in_the_configmap(key: str) -> None:
+    """annotations.md caveat 6: MSE has no timeout unless told, so only a limit is lost, as with the
+    same key in the controller's ConfigMap (a warning there too)."""
+    f = only(check_routes([ing(**{key: "300"})]), N + key)
+    assert (f.severity, f.mse_alternative) == ("warning", "mse.ingress.kubernetes.io/timeout")
+    assert f.caveat.startswith("A lost limit, not lost traffic: NGINX gives up after 300 s ")
+    assert "set mse.ingress.kubernetes.io/timeout (seconds, the whole request)" in f.caveat
+    assert "caveat 6" not in f.caveat and f.source
 
 
 def test_unsupported_key_with_its_alternative_already_set_is_a_warning() -> None:
@@ -143,8 +155,8 @@ def test_unknown_nginx_key_warns_and_foreign_keys_are_left_alone() -> None:
 
 
 def test_report_json_shape_and_text_summary() -> None:
-    report = check_routes([ing("a", proxy_read_timeout="1", service_weight=""), ing("b", load_balance="ewma"),
-                           ing("c", proxy_read_timeout="8")])
+    report = check_routes([ing("a", auth_tls_verify_client="1", service_weight=""), ing("b", load_balance="ewma"),
+                           ing("c", auth_tls_verify_client="8")])
     data = json.loads(json.dumps(report.to_json_dict()))
     assert set(data) == {"ingresses", "summary", "findings"}
     assert data["ingresses"] == 3 and data["summary"] == {"blocking": 2, "warning": 1, "info": 1}
@@ -153,8 +165,8 @@ def test_report_json_shape_and_text_summary() -> None:
     assert report.summary_line() == "3 Ingresses: 2 blocking, 1 warning, 1 info"
     text = report.to_text()
     assert text.splitlines()[0] == "Route check: 3 Ingresses: 2 blocking, 1 warning, 1 info"
-    assert "Top annotations: proxy-read-timeout (2)" in text
-    assert text.splitlines()[2].startswith("BLOCKING F1 shop/a nginx.ingress.kubernetes.io/proxy-read-timeout=\"1\"")
+    assert "Top annotations: auth-tls-verify-client (2)" in text
+    assert text.splitlines()[2].startswith('BLOCKING F1 shop/a nginx.ingress.kubernetes.io/auth-tls-verify-client="1"')
     assert len(text.splitlines()) == 2 + 4 * 2, "each finding, then its source on the next line"
 
 
@@ -267,7 +279,7 @@ def test_rate_limits_say_mse_limits_per_route_not_per_client(key: str) -> None:
 
 def test_text_output_carries_the_caveat_and_its_source() -> None:
     text = check_routes([ing(load_balance="least_conn")]).to_text()
-    assert "see the caveat" in text
+    assert "the source below says how" in text
     assert "source: MSE doc: Partially compatible (Service scope) - round_robin, least_conn, random; ewma" in text
 
 
@@ -292,6 +304,46 @@ def test_two_ingresses_sending_one_service_different_backend_protocols_block() -
     assert "shop/a: HTTPS" in f.note and "shop/b: (not set)" in f.note and "per Service" in f.note
 
 
+def test_affinity_set_on_one_ingress_only_is_a_warning_but_upstream_tls_blocks() -> None:
+    """Set vs not set: affinity only chooses the pod (mostly harmless); TLS to the backend breaks requests."""
+    sticky = [f for f in check_routes([to_service("a", "api", affinity="cookie", session_cookie_name="s"),
+                                       to_service("b", "api")]).findings if f.rule == "service"]
+    assert {(f.annotation, f.severity) for f in sticky} == {(N + "affinity", "warning"),
+                                                           (N + "session-cookie-name", "warning")}
+    assert "mostly harmless" in sticky[0].caveat
+    tls = [f for f in check_routes([to_service("a", "api", proxy_ssl_secret="shop/ca"),
+                                    to_service("b", "api")]).findings if f.rule == "service"]
+    assert [(f.annotation, f.severity) for f in tls] == [(N + "proxy-ssl-secret", "blocking")]
+    two = [f for f in check_routes([to_service("a", "api", affinity="cookie", affinity_mode="balanced"),
+                                    to_service("b", "api", affinity="cookie", affinity_mode="persistent")]).findings
+           if f.rule == "service"]
+    assert [(f.annotation, f.severity) for f in two] == [(N + "affinity-mode", "blocking")], "two values still block"
+
+
+@pytest.mark.parametrize("redirect", ["permanent-redirect", "temporal-redirect"])
+def test_a_redirect_only_ingress_is_no_service_conflict(redirect: str) -> None:
+    """It answers with a redirect and sends nothing to the Service, so its settings there never apply."""
+    old = to_service("old", "api", backend_protocol="HTTP", **{redirect: "https://new.example.com/"})
+    report = check_routes([old, to_service("new", "api", backend_protocol="HTTPS")])
+    assert [f for f in report.findings if f.rule == "service"] == []
+
+
+@pytest.mark.parametrize("value", ["GRPC", "http", "HTTPS", "HTTP2", "GRPCS"])
+def test_a_backend_protocol_mse_speaks_is_info_not_a_warning(value: str) -> None:
+    f = only(check_routes([ing(backend_protocol=value)]), N + "backend-protocol")
+    assert f.severity == "info" and f"MSE speaks {value.upper()} to the backend too" in f.caveat
+
+
+def test_a_partial_key_points_at_the_source_line_as_printed() -> None:
+    """The caveat text names the line that follows it in the text output and the Markdown report."""
+    report = check_routes([ing(load_balance="ewma")])
+    f = only(report, N + "load-balance")
+    assert "see the caveat" not in f.caveat and "the source below says how" in f.caveat
+    lines = report.to_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("WARNING"))
+    assert lines[at + 1].lstrip().startswith("source: ")
+
+
 def test_same_settings_or_other_services_are_no_conflict() -> None:
     same = [to_service("a", "api", affinity="cookie"), to_service("b", "api", affinity="cookie")]
     assert check_routes(same).findings == ()
@@ -302,10 +354,10 @@ def test_same_settings_or_other_services_are_no_conflict() -> None:
 # ---- ids -----------------------------------------------------------------------------------
 
 def test_findings_get_short_ids_that_survive_a_new_finding() -> None:
-    first = check_routes([ing("b", proxy_read_timeout="5")])
+    first = check_routes([ing("b", auth_tls_verify_client="on")])
     assert [f.id for f in first.findings] == ["F1"]
     known = {f.fingerprint: f.id for f in first.blocking}
-    second = check_routes([ing("a", limit_rps="5"), ing("b", proxy_read_timeout="5")], known_ids=known)
+    second = check_routes([ing("a", limit_rps="5"), ing("b", auth_tls_verify_client="on")], known_ids=known)
     ids = {f.name: f.id for f in second.findings}
     assert ids == {"b": "F1", "a": "F2"}
 
@@ -358,3 +410,14 @@ def test_no_redirect_finding_when_the_controller_turns_the_default_redirect_off(
     for on in (Controller("ingress-nginx/ctl", {}, "named"), Controller("", None, "could not be read"), None):
         assert [f.annotation for f in check_routes([tls], controller=on).findings
                 if f.kind == "Ingress"] == [N + "ssl-redirect"]
+
+
+def test_ids_left_out_of_the_kept_map_are_never_handed_out_again() -> None:
+    """The record keeps at most MAX_IDS prints, blocking first; numbers go on from `next_id`."""
+    from commands.verbs.checkroutes import MAX_IDS, kept_ids
+
+    report = check_routes([ing(f"w{n}", load_balance="ewma") for n in range(MAX_IDS + 5)] + [ing("z", limit_rps="5")])
+    kept = kept_ids(report, {"old-print": "F1"})
+    assert len(kept) == MAX_IDS and kept[report.blocking[0].fingerprint] == report.blocking[0].id
+    assert "old-print" not in kept
+    assert [f.id for f in check_routes([ing("b", limit_rps="5")], next_id=9000).findings] == ["F9000"]

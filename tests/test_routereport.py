@@ -7,7 +7,7 @@ import re
 from commands.controllerconf import Controller
 from commands.ports import Ingress, Route
 from commands.routecheck import check_routes
-from commands.routereport import MAX_REPLY_LINES, Extras, markdown, md_code, slack_code, thread_reply
+from commands.routereport import MAX_REPLY_LINES, Extras, markdown, md_code, md_text, slack_code, thread_reply
 
 N = "nginx.ingress.kubernetes.io/"
 NEXT = "Blocking findings keep the migration here."
@@ -21,7 +21,7 @@ def ing(name: str, **annotations: str) -> Ingress:
 
 def ten_blocking() -> list[Ingress]:
     """Ten blocking findings, one of them a multi-line snippet with backticks and Slack markup."""
-    out = [ing(f"app-{n}", proxy_read_timeout="120") for n in range(8)]
+    out = [ing(f"app-{n}", auth_tls_verify_client="on") for n in range(8)]
     out.append(ing("legacy", configuration_snippet="more_set_headers `X: <!channel> & y`;\nreturn 403;"))
     out.append(ing("limits", limit_rps="5"))
     return out
@@ -44,7 +44,7 @@ def test_ten_blocking_findings_fit_in_ten_lines_most_important_first() -> None:
 
 
 def test_the_reply_is_short_however_large_the_cluster() -> None:
-    many = [ing(f"app-{n}", proxy_read_timeout="1", limit_rps="2", server_snippet="x") for n in range(300)]
+    many = [ing(f"app-{n}", auth_tls_verify_client="on", limit_rps="2", server_snippet="x") for n in range(300)]
     report = check_routes(many, controller=Controller("", None, "could not be read (403 Forbidden)"))
     reply = thread_reply(report, Extras(missing=[Route(f"h{n}.example.com", "/") for n in range(300)]),
                          next_step=NEXT)
@@ -75,7 +75,7 @@ def test_the_file_groups_by_ingress_with_every_caveat_source_and_curl_line() -> 
     for f in report.findings:
         assert f.id in text
         if f.source:
-            assert f.source[:80] in text
+            assert md_text(f.source, 1200)[:80] in text
     quiet = text.split("## Ingress `shop/quiet`")[1]
     assert "What changes: MSE reads this key with a different meaning" in quiet and "ewma" in quiet
     snippet_line = next(line for line in text.splitlines() if "configuration-snippet` =" in line)
@@ -85,9 +85,24 @@ def test_the_file_groups_by_ingress_with_every_caveat_source_and_curl_line() -> 
 
 def test_the_reply_ranks_a_lost_https_redirect_above_plain_unsupported_keys() -> None:
     """RANK puts tls-redirect before keys MSE merely ignores: every HTTP client of the host is affected."""
-    rate = ing("limits", limit_rps="5")
+    rates = [ing(f"limits-{n}", limit_rps="5") for n in range(3)]
     tls = Ingress("shop", "zz-tls", "nginx", {}, ("t.example.com",), (("t.example.com", "/", "Prefix"),),
                   ("t.example.com",))
-    report = check_routes([rate, rate, rate, tls])
+    report = check_routes([*rates, tls])
     tops = [line for line in thread_reply(report, Extras(), next_step=NEXT).splitlines() if line.startswith("• ")]
     assert tops[0].startswith("• F4 Ingress shop/zz-tls `ssl-redirect`")
+
+
+def test_markdown_prose_escapes_what_would_turn_into_emphasis_or_links() -> None:
+    """A caveat quoting a value such as `a*b_c*` or `[x](https://evil)` reads literally in the file;
+    the same value inside a code span stays as it is."""
+    value = "a*b_c*[x](https://evil.example)"
+    canary = Ingress("shop", "beta", "nginx", {N + "canary": "true", N + "canary-by-header-value": value},
+                     ("a.example.com",), (("a.example.com", "/", "Prefix"),))
+    main = Ingress("shop", "main", "nginx", {}, ("a.example.com",), (("a.example.com", "/", "Prefix"),))
+    text = markdown(check_routes([main, canary]))
+    [changes] = [line for line in text.splitlines() if line.startswith("  - What changes: NGINX compares")]
+    assert r"compares the header with a\*b\_c\*\[x\](https://evil.example) exactly" in changes
+    assert "*b_c*" not in changes.replace(r"\*", "").replace(r"\_", "") or "\\" in changes
+    assert not re.search(r"(?<!\\)[*_\[\]]", changes.split("What changes: ", 1)[1]), changes
+    assert f"`{value}`" in text, "code spans are left alone"

@@ -1,7 +1,8 @@
 """Step 2, `check`: the route check on the migration's cluster, and accepting its blocking findings.
 
-Findings keep their short ids (F3) across checks: the record holds each blocking finding's
-fingerprint and id, and the next check passes them back. An acceptance names fingerprints, not
+Findings keep their short ids (F3) across checks: the record holds each finding's fingerprint and
+id (blocking first, up to MAX_IDS) and the first number never handed out, and the next check passes
+them back. An acceptance names fingerprints, not
 ids, so a blocking finding that appears in a later check is never covered by an earlier one.
 """
 
@@ -11,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from commands import controllerconf, routecheck, routereport
+from commands import controllerconf, routecheck, routefindings, routereport
 from commands.errors import UserError
 from commands.grammar import Command
 from commands.model import Approval, Migration
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from commands.engine import Engine
 
 MAX_KEPT = 500  # blocking findings (and missing routes) remembered in the record, to keep it small
+MAX_IDS = 1000  # fingerprint -> id pairs remembered (about 25 KB): past that, the least relevant get new ids
 _IDS = re.compile(r"^[Ff][0-9]{1,5}(,[Ff][0-9]{1,5})*$")
 ALL = frozenset({"all", "yes", "true"})
 
@@ -36,7 +38,8 @@ def check(eng: Engine, m: Migration, request: Request, cmd: Command,
     controller = controllerconf.locate(cluster, named=getattr(eng.world, "controller_configmap", "") or "",
                                        ingress_class=m.ingress_class)
     report = routecheck.check_routes(ingresses, gateway_version=gw.version if gw else None, controller=controller,
-                                     service_exists=_service_exists(cluster), known_ids=m.check.get("ids") or {})
+                                     service_exists=_service_exists(cluster), known_ids=m.check.get("ids") or {},
+                                     next_id=int(m.check.get("next_id") or 0))
     missing = routecheck.missing_routes(ingresses, eng.world.gateway.routes(gateway_id=m.gateway))
     curls = routecheck.curl_lines(ingresses, mse_ip=gw.slb_address if gw else "MSE_IP")
     accepted: dict[str, str] = dict(m.check.get("accepted") or {})
@@ -48,12 +51,13 @@ def check(eng: Engine, m: Migration, request: Request, cmd: Command,
     fresh = routereport.new_blocking(report, extras)
     missing_left = [r for r in missing if _route(r) not in accepted_missing]
     blocked = bool(fresh) or bool(missing_left)
-    ids = {**(m.check.get("ids") or {}), **{f.fingerprint: f.id for f in report.blocking}}
     now_blocking = {f.fingerprint for f in report.blocking}
     summary: dict[str, Any] = {
         "blocking": len(report.blocking), **report.summary, "missing_routes": len(missing),
         "ingresses": report.ingresses, "at": eng.now(),
-        "ids": dict(list(ids.items())[-MAX_KEPT:]),
+        "ids": kept_ids(report, m.check.get("ids") or {}),
+        "next_id": max([int(m.check.get("next_id") or 0),
+                        *(routefindings.id_number(f.id) + 1 for f in report.findings)]),
         "open": [{"id": f.id, "fp": f.fingerprint, "what": f"{f.resource} {routereport.short_key(f.annotation)}"}
                  for f in report.blocking][:MAX_KEPT],
         "missing": [_route(r) for r in missing][:MAX_KEPT],
@@ -75,6 +79,21 @@ def check(eng: Engine, m: Migration, request: Request, cmd: Command,
     m2 = eng.commit(m, new, user=request.user, verb="check", args=dict(cmd.args), result=report.summary_line())
     files = {routereport.FILE_NAME: routereport.markdown(report, extras)}
     return eng.reply(m2, routereport.thread_reply(report, extras, next_step=next_step), verb="check", files=files)
+
+
+def kept_ids(report: routecheck.Report, earlier: dict[str, str]) -> dict[str, str]:
+    """The ids to remember: this check's blocking findings, then its others, then earlier ones that
+    may come back (a warning fixed and reintroduced keeps its number), MAX_IDS in all."""
+    kept: dict[str, str] = {}
+    for f in (*report.blocking, *(f for f in report.findings if f.severity != "blocking")):
+        if len(kept) >= MAX_IDS:
+            return kept
+        kept.setdefault(f.fingerprint, f.id)
+    for fp, fid in earlier.items():  # stored in this same order, the most relevant first
+        if len(kept) >= MAX_IDS:
+            break
+        kept.setdefault(fp, fid)
+    return kept
 
 
 def _service_exists(cluster: ClusterPort) -> Callable[[str, str], bool]:

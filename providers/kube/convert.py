@@ -75,4 +75,5 @@ def deployment(raw: dict[str, Any]) -> Deployment:
     pod = ((raw.get("spec") or {}).get("template") or {}).get("spec") or {}
     args = tuple(str(a) for c in pod.get("containers") or [] for a in [*(c.get("command") or []),
                                                                         *(c.get("args") or [])])
-    return Deployment(meta.get("namespace", ""), meta.get("name", ""), args)
+    images = tuple(str(c.get("image") or "") for c in pod.get("containers") or [])
+    return Deployment(meta.get("namespace", ""), meta.get("name", ""), args, images)

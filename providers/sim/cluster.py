@@ -101,7 +101,7 @@ class SimCluster:
         wanted = dict(term.split("=", 1) for term in label_selector.split(",") if "=" in term)
         with self.state.op("k8s.list_deployments") as data:
             raw = self._cluster(data).get("deployments", {})
-            return [Deployment(*key.split("/", 1), tuple(d.get("args", [])))
+            return [Deployment(*key.split("/", 1), tuple(d.get("args", [])), tuple(filter(None, [d.get("image")])))
                     for key, d in sorted(raw.items())
                     if all((d.get("labels") or {}).get(k) == v for k, v in wanted.items())]
 
