@@ -149,8 +149,9 @@ class Publisher:
         if not ts:
             log.warning("approval has no message to edit", extra={"approval": a.id})
             return
-        people = people_of(Outcome("", migration=m, approval=a), self.deps.policy)
-        self.client.chat_update(channel=m.channel, ts=ts, text=mentions(blocks.approval_text(a), people),
+        # Our own template over a verb from the grammar's closed set and a user id Slack gave us: its
+        # `<@U…>` must stay a mention, so it does not go through `mentions()` (which would escape it).
+        self.client.chat_update(channel=m.channel, ts=ts, text=blocks.approval_text(a),
                                 blocks=blocks.approval_blocks(a, now=self.deps.clock()))
 
     def attach(self, m: Migration, card_ts: str, name: str, content: str) -> None:

@@ -373,3 +373,19 @@ def test_a_body_over_one_megabyte_is_refused_before_it_is_read(bot: Bot) -> None
     conn.close()
     status, _ = get(bot.url + "/healthz")
     assert status == 200
+
+
+def test_an_approval_redrawn_after_the_first_of_two_approvals_still_mentions_who_asked(
+        slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    """The edited message's notification text is the bot's own template: its mention stays live."""
+    with running_bot(slack, redis_url, tmp_path, required=2) as url:
+        two = Bot(url, slack, SlackSender(url, slack))
+        start_switched(two)
+        two.command(ALICE, "weight 10")
+        two.card_says("MSE weight 10 ·")
+        two.command(ALICE, "verify")
+        request = two.approval_message("verify")
+        two.tap(BOB, request, ActionId.APPROVE)
+        edited = slack.wait_for(lambda: next((c.args for c in slack.of("chat.update")
+                                              if c.args.get("ts") == request["ts"]), None), "the request redrawn")
+        assert edited["text"] == f"Approval needed: verify (asked by <@{ALICE}>)"
