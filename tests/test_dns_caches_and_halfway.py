@@ -8,7 +8,7 @@ from bot.blocks import card_buttons
 from commands.phases import Phase
 from providers.sim.world import SimWorld
 from tests.engine_helpers import make_harness
-from tests.test_dns_method import GW, MSE_IP, NGINX_IPS, _approve, _mse_side_seen, _to_method
+from tests.test_dns_method import GW, MSE_IP, NGINX_IPS, _approve, _to_method, verified_at
 
 # ---- abort waits until no resolver can still send clients to MSE -----------------------------------
 
@@ -66,13 +66,7 @@ def test_a_weighted_name_answers_one_record_per_query_picked_by_weight(redis_url
 def test_cutover_at_a_small_share_is_not_refused_for_names_the_zone_serves(redis_url: str) -> None:
     """At 1% a handful of queries rarely shows MSE's record: hosted names are judged on the API's
     read plus resolver answers that come from the zone; the name hosted elsewhere on the resolver."""
-    world = SimWorld.from_seed()
-    h = make_harness(redis_url, world=world, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 1")
-    _mse_side_seen(world)
-    _approve(h, "/migrate verify")
+    _, h = verified_at(redis_url, 1)
     asked = h.say("alice", "/migrate cutover")
     assert asked.ok and asked.approval is not None, asked.text
     h.ok("bob", "/migrate approve")
@@ -80,13 +74,7 @@ def test_cutover_at_a_small_share_is_not_refused_for_names_the_zone_serves(redis
 
 
 def test_cutover_is_refused_for_a_hosted_name_whose_mse_record_was_disabled(redis_url: str) -> None:
-    world = SimWorld.from_seed()
-    h = make_harness(redis_url, world=world, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 50")
-    _mse_side_seen(world)
-    _approve(h, "/migrate verify")
+    world, h = verified_at(redis_url, 50)
     with world.state._mutate() as data:  # disabled by hand in the console
         rec = next(r for r in data["dns"]["records"].values()
                    if r["value"] == MSE_IP and r["domain"] == "api.example.com")

@@ -39,6 +39,18 @@ def _approve(h: Harness, *lines: str) -> Any:
     return out
 
 
+def verified_at(redis_url: str, weight: int) -> tuple[SimWorld, Harness]:
+    """A DNS migration switched, at `weight`, MSE's records seen, and verification approved."""
+    world = SimWorld.from_seed()
+    h = make_harness(redis_url, world=world, dwell_seconds=0)
+    _to_method(h)
+    h.ok("alice", "/migrate switch")
+    h.ok("alice", f"/migrate weight {weight}")
+    _mse_side_seen(world)
+    _approve(h, "/migrate verify")
+    return world, h
+
+
 def _records(world: SimWorld) -> dict[str, dict[str, Any]]:
     return world.raw()["dns"]["records"]  # type: ignore[no-any-return]
 
@@ -357,13 +369,7 @@ def test_cutover_is_refused_while_a_name_is_not_seen_and_force_names_them(redis_
 
 
 def test_an_approved_cutover_looks_again_before_it_runs(redis_url: str) -> None:
-    world = SimWorld.from_seed()
-    h = make_harness(redis_url, world=world, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 50")
-    _mse_side_seen(world)
-    _approve(h, "/migrate verify")
+    world, h = verified_at(redis_url, 50)
     h.ok("alice", "/migrate cutover")
     with world.state._mutate() as data:  # the record at the other provider was removed meanwhile
         data["dns"]["elsewhere"]["app.example.org"] = sorted(NGINX_IPS)
