@@ -116,7 +116,9 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="migrate-bot check-routes", description=__doc__.splitlines()[0])
+    from bot.cli import OneLineParser  # one line and exit 2 for a bad option, as every other command
+
+    parser = OneLineParser(prog="migrate-bot check-routes", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -39,6 +39,25 @@ def existing_file(text: str) -> str:
     return text
 
 
+def seed_file(text: str) -> str:
+    """`--seed`: a file holding a YAML mapping (the simulated world), said in one line if not."""
+    existing_file(text)
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(text).read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {err.__class__.__name__}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise argparse.ArgumentTypeError(f"{text} is not valid YAML"
+                                         + (f" (line {mark.line + 1})" if mark else "")) from None
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError(f"{text} must hold a YAML mapping (clusters:, gateways:, ...), "
+                                         "like providers/sim/seed.yaml")
+    return text
+
+
 def state_file(text: str) -> str:
     """`--sim-state`: a file that may not exist yet, in a directory that must, and is writable."""
     folder = Path(text).expanduser().resolve().parent
@@ -69,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     console.add_argument("--channel", default="console")
     console.add_argument("--redis-url", default=None)
     console.add_argument("--dwell", type=dwell, default=None, help="seconds between weight increases (default 180)")
-    console.add_argument("--seed", type=existing_file, default=None, help="YAML seed of the simulated world")
+    console.add_argument("--seed", type=seed_file, default=None, help="YAML seed of the simulated world")
     console.add_argument("--sim-state", type=state_file, default=None,
                          help="keep the simulated world in this file, shared with other processes")
     sub.add_parser("serve", help="run the Slack app (see README)", add_help=False)
@@ -83,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["check-routes"]:
         from bot import check_routes
 
-        routes = argparse.ArgumentParser(prog="migrate-bot check-routes")
+        routes = OneLineParser(prog="migrate-bot check-routes", description=check_routes.__doc__.splitlines()[0])
         check_routes.add_arguments(routes)
         return check_routes.run(routes.parse_args(argv[1:]))
     args = parser.parse_args(argv)

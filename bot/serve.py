@@ -25,7 +25,7 @@ from gunicorn.arbiter import Arbiter
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logging import configure, gunicorn_logconfig, mask_secrets
-from bot.wiring import Runtime, build
+from bot.wiring import Runtime, build, reachability
 from bot.worker_process import WorkerProcess
 from commands.errors import ProviderError
 
@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
     log_level = os.environ.get("LOG_LEVEL", "INFO")
     configure(log_level)
+    if args.check:  # one plain line per finding: the SDKs' own log lines (retries, schedulers) would bury them
+        logging.disable(logging.ERROR)
     redis_password = urlparse(os.environ.get("REDIS_URL", "")).password or ""
     mask_secrets(*(os.environ.get(name, "") for name in SECRET_ENV), redis_password)
     settings: Settings | None = None
@@ -175,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             check_gate_queries(settings, runtime.deps.engine.world)
     except ConfigError as err:
-        for line in err.lines:  # every error found, then what would also be warned about
+        found = err.lines if settings is not None else [*err.lines, *(str(e) for e in reachability(os.environ))]
+        for line in found:  # every error found, then what would also be warned about
             print(f"migrate-bot serve: {line}", file=sys.stderr)
         for line in settings_warnings(settings) if settings is not None else []:
             print(f"migrate-bot serve: warning: {line}", file=sys.stderr)

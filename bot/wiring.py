@@ -11,12 +11,15 @@ wrapped in recording proxies (bot/instrumented.py) for /metrics.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -97,7 +100,7 @@ def build(settings: Settings, *, port: int | None = None) -> Runtime:
     store = RedisStore.from_url(settings.redis_url)
     problems.check(_reach_redis, store)
     client = web_client(settings)
-    slack_ok = problems.check(_reach_slack, client, settings) is not None
+    slack_ok = problems.check(_reach_slack, client, settings.api_url) is not None
     world = problems.check(_build_world, settings)
     problems.raise_any()
     assert slack_ok and world is not None
@@ -130,14 +133,33 @@ def _reach_redis(store: RedisStore) -> None:
         raise ConfigError("REDIS_URL", "no Redis answers there (is it running and reachable?)") from None
 
 
-def _reach_slack(client: WebClient, settings: Settings) -> bool:
+def reachability(env: Mapping[str, str]) -> list[ConfigError]:
+    """With the settings refused, still say whether Redis and Slack answer to what was given, so
+    `serve --check` lists those problems in the same run (each only when its own value is well-formed)."""
+    problems = Problems()
+    url = env.get("REDIS_URL", "").strip()
+    if urlparse(url).scheme in ("redis", "rediss", "unix", "redis+sentinel"):
+        try:
+            store = RedisStore.from_url(url)
+        except ValueError:
+            store = None  # a URL redis-py cannot read: the settings error already names REDIS_URL
+        if store is not None:
+            problems.check(_reach_redis, store)
+    token, api = env.get("SLACK_BOT_TOKEN", "").strip(), env.get("SLACK_API_URL", "").strip()
+    if token.startswith("xoxb-") and (not api or urlparse(api).scheme in ("http", "https")):
+        api = api.rstrip("/") + "/" if api else ""
+        problems.check(_reach_slack, WebClient(token=token, base_url=api or WebClient.BASE_URL, timeout=15), api)
+    return problems.found
+
+
+def _reach_slack(client: WebClient, api_url: str) -> bool:
     """Slack accepts the token; an unreachable API names the variable only when the operator set it."""
     try:
         client.auth_test()
     except SlackApiError as err:
         raise ConfigError("SLACK_BOT_TOKEN", f"Slack refused it ({err.response.get('error', 'error')})") from None
     except OSError as err:
-        where = ("SLACK_API_URL", settings.api_url) if settings.api_url else ("Slack", client.base_url)
+        where = ("SLACK_API_URL", api_url) if api_url else ("Slack", client.base_url)
         raise ConfigError(where[0], f"the Slack Web API at {where[1]} did not answer ({type(err).__name__}); "
                                     "check the pod's egress, proxy or DNS") from None
     return True
@@ -165,5 +187,17 @@ def sim_on_disk(config: dict[str, Any], providers: str) -> dict[str, Any]:
         os.close(handle)
         os.unlink(path)  # SimState writes the seed there on first use
         sim["state_file"] = path
+        atexit.register(_remove_if_creator, path, os.getpid())
         log.info("simulated world kept in a file", extra={"path": path})
     return {**config, "sim": sim}
+
+
+def _remove_if_creator(path: str, creator: int) -> None:
+    """The file we made goes when the process that made it ends (gunicorn's master, or `--check`);
+    forked workers inherit this hook and must leave the file to the processes still using it."""
+    if os.getpid() == creator:
+        for leftover in (path, path + ".lock"):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass

@@ -57,6 +57,11 @@ def preflight(world: World, *, cluster: str, gateway: str, ingress_class: str) -
                 f"gateway {gateway} listens to {cluster} with class `{src.ingress_class}`, not `{ingress_class}`; "
                 f"`class={src.ingress_class}` would match")))
         already = True
+    if next(iter(world.cluster(cluster).list_ingresses(ingress_class=ingress_class)), None) is None:
+        # A mistyped class would otherwise pass every check (0 Ingresses, nothing blocking) and the
+        # method would move the whole SLB to a gateway that serves none of the cluster's routes.
+        raise NotAllowed(f"No Ingress of class `{ingress_class}` in {cluster}: nothing would move to the gateway. "
+                         "Check `class=`: the IngressClass your NGINX controller serves (usually `nginx`).")
     notes = [f"gateway {gateway} running version {gw.version}", f"same VPC {gw.vpc_id or info.vpc_id}"]
     if already:
         notes.append(f"already listening to class {ingress_class}")

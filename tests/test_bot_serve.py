@@ -65,32 +65,42 @@ def test_every_error_is_said_in_one_run_and_slack_unreachable_names_no_unset_var
     assert done.returncode == 2
     errors = [ln.split(": ")[1] for ln in done.stderr.splitlines() if ln.startswith("migrate-bot serve:")]
     assert errors == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "REDIS_URL", "MIGRATE_CONFIG"], done.stderr
+    # A settings error does not hide that Redis is down: what was given is still tried, in the same run.
+    done = run_serve({**bare, "SLACK_SIGNING_SECRET": "s", "REDIS_URL": "redis://127.0.0.1:1/0"})
+    lines = done.stderr.splitlines()
+    assert [ln.split(": ")[1] for ln in lines] == ["SLACK_BOT_TOKEN", "MIGRATE_CONFIG", "REDIS_URL"], done.stderr
+    assert lines[-1].endswith("no Redis answers there (is it running and reachable?)")
 
     config = tmp_path / "migrate.yaml"
     config.write_text("operators: [U0ALICE01]\napprovers: [U0BOB0001]\nrequired_approvals: 0\n"
                       "dwell_seconds: -1\n")
-    env = {**bare, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "REDIS_URL": "redis://127.0.0.1:1/0",
-           "MIGRATE_CONFIG": str(config)}
     with socket.socket() as sock:  # a port nobody listens on: the default Slack API is not reached in tests
         sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
-    done = run_serve(env)  # the file's two problems, both at once
+    env = {**bare, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "REDIS_URL": "redis://127.0.0.1:1/0",
+           "MIGRATE_CONFIG": str(config), "SLACK_API_URL": f"http://127.0.0.1:{closed}/api/"}
+    done = run_serve(env)  # the file's two problems, both at once, then Redis and Slack, tried all the same
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("migrate-bot serve:")]
-    assert [ln.split(": ")[1] for ln in lines] == ["required_approvals", "dwell_seconds"], done.stderr
+    assert [ln.split(": ")[1] for ln in lines] == ["required_approvals", "dwell_seconds", "REDIS_URL",
+                                                   "SLACK_API_URL"], done.stderr
     config.write_text("operators: [U0ALICE01]\napprovers: [U0BOB0001]\n")
-    done = run_serve({**env, "SLACK_API_URL": f"http://127.0.0.1:{closed}/api/"})
+    done = run_serve(env)
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("migrate-bot serve:")]
     assert done.returncode == 2 and len(lines) == 2, done.stderr
     assert lines[0].startswith("migrate-bot serve: REDIS_URL: no Redis answers there")
     assert lines[1].startswith(f"migrate-bot serve: SLACK_API_URL: the Slack Web API at http://127.0.0.1:{closed}/")
     assert "Traceback" not in done.stderr
+    assert all(ln.startswith("migrate-bot serve: ") for ln in done.stderr.splitlines()), done.stderr  # no log lines
 
 
 def test_check_passes_with_good_settings(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
     config = tmp_path / "migrate.yaml"
     config.write_text("operators: [U0ALICE01, S0ONCALL1]\napprovers: [U0BOB0001]\n")
-    done = run_serve(serve_env(slack, redis_url, config, 3999))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = run_serve({**serve_env(slack, redis_url, config, 3999), "TMPDIR": str(scratch)})
     assert done.returncode == 0, done.stderr
+    assert list(scratch.iterdir()) == []  # the simulated world's file it made is gone with it
 
 
 def test_an_expired_request_is_edited_and_loses_its_buttons(slack: SlackStandIn, redis_url: str,
@@ -171,6 +181,6 @@ def test_slack_unreachable_without_slack_api_url_names_slack_and_its_address(tmp
     settings = Settings(bot_token="xoxb-1", signing_secret="s", redis_url="redis://x", config_path="c",
                         providers="sim", operators=("*",), approvers=("*",))
     with pytest.raises(ConfigError) as err:
-        _reach_slack(client, settings)
+        _reach_slack(client, settings.api_url)
     assert str(err.value).startswith(f"Slack: the Slack Web API at http://127.0.0.1:{closed}/api/ did not answer")
     assert "SLACK_API_URL" not in str(err.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import redis
@@ -75,12 +76,16 @@ def test_the_console_can_be_run_again_without_leftovers(redis_url: str) -> None:
     (["console", "--user", "a", "--dwell", "nan"], "migrate-bot console: argument --dwell: must be from 0 to 86400"),
     (["console", "--user", "a", "--dwell", "inf"], "migrate-bot console: argument --dwell: must be from 0 to 86400"),
     (["console", "--user", "a", "--seed", "/no/such.yaml"], "migrate-bot console: argument --seed: no such file"),
+    (["console", "--user", "a", "--seed", "TMP/bad.yaml"],
+     "migrate-bot console: argument --seed: TMP/bad.yaml is not valid YAML (line 2)"),
     (["console", "--user", "a", "--sim-state", "/no/such/dir/sim.json"],
      "migrate-bot console: argument --sim-state: no such directory: /no/such/dir"),
     (["console", "--user", "a", "--redis-url", "redis://127.0.0.1:6379/99"], "migrate-bot: --redis-url: DB index"),
     (["console", "--user", "a", "--redis-url", "http://x"], "migrate-bot: --redis-url: Redis URL must specify"),
 ])
-def test_every_option_error_is_one_line_with_exit_code_2(args: list[str], line: str) -> None:
+def test_every_option_error_is_one_line_with_exit_code_2(args: list[str], line: str, tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("clusters: [\n")
+    args, line = [a.replace("TMP", str(tmp_path)) for a in args], line.replace("TMP", str(tmp_path))
     done = subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 2

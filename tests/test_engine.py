@@ -244,6 +244,8 @@ def test_preflight_refusals_say_what_to_fix(redis_url: str) -> None:
     for gw, expected in cases.items():
         out = h.say("alice", f"/migrate start cluster=demo-cluster gateway={gw}")
         assert not out.ok and expected in out.text, out.text
+    typo = h.say("alice", "/migrate start cluster=demo-cluster gateway=gw-demo class=ngnix")
+    assert not typo.ok and "No Ingress of class `ngnix` in demo-cluster" in typo.text
     assert h.store.active_in_channel(h.channel) is None  # nothing was recorded
 
 

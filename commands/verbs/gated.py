@@ -29,7 +29,7 @@ WHAT_HAPPENS = {
               "raised or lowered, but `/migrate rollback` still brings all traffic back to NGINX until `complete`",
     "cutover": "step 4d: send ALL traffic{moved} to MSE (NGINX's weight to 0){kept}",
     "complete": "step 5: mark the migration complete{delete}",
-    "abort": "abort: take MSE out of the traffic path and restore the Service, SLB and DNS as they were",
+    "abort": "abort: take MSE out of the traffic path and restore {restored} as they were",
     "weight": "step 4c past its guards: set {target}, although {why}",
 }
 
@@ -43,7 +43,9 @@ def summary_for(verb: str, m: Migration, args: dict[str, Any]) -> str:
     if args.get("delete_service") and m.slb:
         delete = f" and DELETE Service {m.slb.namespace}/{m.slb.service}"
     kept = m.slb.kept if m.slb else ()
+    restored = {"slb": "the Service and the SLB", "dns": "the DNS records"}.get(m.method or "", "what the bot changed")
     text = WHAT_HAPPENS[verb].format(weights=weights_line(m), delete=delete, target=args.get("target", ""),
+                                     restored=restored,
                                      why=args.get("why", ""), moved=" of the moved listeners" if kept else "",
                                      kept=f"; {', '.join(kept)} stays on NGINX as chosen" if kept else "")
     if args.get("on_nginx"):

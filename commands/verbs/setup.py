@@ -167,7 +167,8 @@ def choose_slb(eng: Engine, m: Migration, cmd: Command) -> tuple[SlbChoice, list
     notes += [f"• {line}" for line in found.table()]
     renamed = [g.vgroup_id for g in found.groups if ccm.is_ccm_name(g.name)]
     if renamed:
-        notes.append(f"At switch, {', '.join(renamed)} get a name of ours: the cloud controller refuses to reuse a "
+        gets = "gets" if len(renamed) == 1 else "get"
+        notes.append(f"At switch, {', '.join(renamed)} {gets} a name of ours: the cloud controller refuses to reuse a "
                      "group named with its own `k8s/...` key; `abort` gives the names back.")
     if found.kept:
         notes.append(f"Stays on NGINX as asked: {', '.join(found.kept)}. The controller stops following NGINX's "

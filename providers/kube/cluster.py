@@ -52,7 +52,9 @@ class KubeCluster:
             detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ProviderError(f"could not load {source}{f' context {context}' if context else ''}: {detail}",
                                 code="KubeconfigInvalid", operation=f"connect to cluster {cluster_id}",
-                                next_step="check the kubeconfig path and context in the config file") from None
+                                next_step=("run it inside a pod with a service account" if in_cluster else
+                                           "check the kubeconfig path and context (`--kubeconfig`, `--context`, "
+                                           "or the cluster's entry in the bot's config)")) from None
         cfg.retries = 0  # retries are ours: bounded, with backoff, and only where safe
         self.api = client.ApiClient(cfg)
         self.core = client.CoreV1Api(self.api)

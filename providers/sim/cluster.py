@@ -63,8 +63,9 @@ class SimCluster:
         try:
             return data["clusters"][self.id]  # type: ignore[no-any-return]
         except KeyError:
+            known = ", ".join(sorted(data.get("clusters", {}))) or "none"
             raise ProviderError(f"cluster {self.id} is not in the simulated world", code="ClusterNotFound",
-                                next_step="use a cluster id from the seed (demo-cluster)") from None
+                                next_step=f"use a cluster id from the seed ({known})") from None
 
     def describe(self) -> ClusterInfo:
         with self.state.op("k8s.describe") as data:
