@@ -23,7 +23,7 @@ from commands.grammar import parse
 from providers.store import RedisStore
 from tests.bot_server import GROUPS, jobs_drained, running_bot
 from tests.slack_standin import SlackSender, SlackStandIn, buttons
-from tests.test_bot_http import ALICE, Bot, start_switched
+from tests.test_bot_http import ALICE, MALLORY, Bot, start_switched
 
 CHANNEL = "C0MIGRATE1"
 ODD = st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.booleans(), st.lists(st.integers(), max_size=3),
@@ -209,10 +209,20 @@ def test_mangled_user_group_events_never_5xx_and_change_nothing(live: tuple[Bot,
     bot, store, _ = live
     before = _version(store)
     for kind in ("subteam_members_changed", "subteam_updated"):
-        mangled = _mutate(json.loads(group_event(kind, "S0ONCALL1", ["U0CAROL01"])), path, value, drop)
+        event = json.loads(group_event(kind, "S0ONCALL1", ["U0CAROL01"]))
+        # Every event claims Mallory joined the operators' group: the bot must ask Slack, not believe it.
+        if kind == "subteam_members_changed":
+            event["event"]["added_users"] = [MALLORY]
+        else:
+            event["event"]["subteam"]["users"] = [MALLORY]
+        mangled = _mutate(event, path, value, drop)
         try:
             body = json.dumps(mangled)
         except (TypeError, ValueError):
             return
         assert bot.send.post(body, "application/json").status < 500
+    told = len(bot.slack.private_to(MALLORY))
+    bot.command(MALLORY, "weight 50")
+    bot.slack.wait_for(lambda: len(bot.slack.private_to(MALLORY)) > told, "Mallory's answer")
+    assert "not allowed" in bot.slack.private_to(MALLORY)[-1]
     assert _version(store) == before
