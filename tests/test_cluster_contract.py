@@ -75,16 +75,6 @@ def test_get_service(cluster: ClusterPort) -> None:
     assert cluster.get_service(namespace=NS, name="nope") is None
 
 
-def test_replace_then_restore_exactly(cluster: ClusterPort) -> None:
-    original = dict(cluster.get_service(namespace=NS, name=LB).annotations)  # type: ignore[union-attr]
-    changed = cluster.replace_service_annotations(namespace=NS, name=LB, annotations={"a": "1"})
-    assert dict(changed.annotations) == {"a": "1"} and changed.resource_version
-    same = cluster.replace_service_annotations(namespace=NS, name=LB, annotations={"a": "1"})
-    assert same.resource_version == changed.resource_version
-    restored = cluster.replace_service_annotations(namespace=NS, name=LB, annotations=original)
-    assert dict(restored.annotations) == original
-
-
 def test_patch_sets_and_removes(cluster: ClusterPort) -> None:
     weight = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-weight"
     spec = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-spec"
@@ -94,7 +84,7 @@ def test_patch_sets_and_removes(cluster: ClusterPort) -> None:
 
 def test_writes_to_a_missing_service_fail_with_not_found(cluster: ClusterPort) -> None:
     with pytest.raises(ProviderError) as err:
-        cluster.replace_service_annotations(namespace=NS, name="nope", annotations={})
+        cluster.patch_service_annotations(namespace=NS, name="nope", changes={"a": "1"})
     assert err.value.code == "NotFound"
 
 

@@ -98,7 +98,7 @@ def test_sigkill_between_intent_and_done_resumes_once(redis_url: str, tmp_path: 
 
 
 def _writes(world: SimState) -> dict[str, int]:
-    ops = ["mse.listen", "slb.set_weights", "k8s.replace_service_annotations", "k8s.patch_service_annotations",
+    ops = ["mse.listen", "slb.set_weights", "k8s.patch_service_annotations",
            "k8s.delete_service", "dns.add_record", "mse.leave_slb", "mse.join_slb", "slb.set_tags"]
     return {op: world.calls(op) for op in ops}
 

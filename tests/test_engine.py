@@ -298,15 +298,6 @@ class _StubbornService:
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self.inner, name)
 
-    def _undo(self, svc):  # type: ignore[no-untyped-def]
-        if not self.active:
-            return svc
-        annotations = {k: v for k, v in svc.annotations.items() if k != self.drop}
-        return self.inner.replace_service_annotations(namespace=svc.namespace, name=svc.name, annotations=annotations)
-
-    def replace_service_annotations(self, **kw):  # type: ignore[no-untyped-def]
-        return self._undo(self.inner.replace_service_annotations(**kw))
-
     def patch_service_annotations(self, **kw):  # type: ignore[no-untyped-def]
         svc = self.inner.patch_service_annotations(**kw)
         if self.drop in kw["changes"] and self.active:

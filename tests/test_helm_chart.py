@@ -388,7 +388,7 @@ def test_rbac_is_least_privilege(name: str) -> None:
     # ConfigMap by name, nothing else
     name = rbac["controllerConfigMap"]
     config_map = [("", ("configmaps",), ("get",), (name,))] if name else []
-    assert rbac_rules(docs, "Role") == [("", ("services",), ("delete", "get", "patch", "update"), names), *config_map]
+    assert rbac_rules(docs, "Role") == [("", ("services",), ("delete", "get", "patch"), names), *config_map]
     role = one(docs, "Role")
     assert role["metadata"]["namespace"] == rbac["nginxNamespace"]
 

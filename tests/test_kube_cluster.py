@@ -142,27 +142,6 @@ def test_get_service(api: KubeApiServer) -> None:
     assert cluster(api).get_service(namespace=LB[0], name="missing") is None
 
 
-def test_replace_annotations_puts_with_resource_version_and_keeps_unknown_fields(api: KubeApiServer) -> None:
-    svc = cluster(api).replace_service_annotations(namespace=LB[0], name=LB[1], annotations={"new": "1"})
-    assert dict(svc.annotations) == {"new": "1"}
-    stored = api.service(*LB)
-    assert stored is not None and stored["spec"]["futureField"] == {"from": "a newer Kubernetes"}
-    assert len(api.calls("PUT")) == 1
-
-
-def test_replace_is_a_no_op_when_nothing_changes(api: KubeApiServer) -> None:
-    before = api.service(*LB)["metadata"]["resourceVersion"]  # type: ignore[index]
-    cluster(api).replace_service_annotations(namespace=LB[0], name=LB[1], annotations={"keep": "me"})
-    assert api.calls("PUT") == [] and api.service(*LB)["metadata"]["resourceVersion"] == before  # type: ignore[index]
-
-
-def test_conflict_rereads_and_keeps_what_someone_else_wrote(api: KubeApiServer) -> None:
-    api.interfere("PUT", lambda a: a.touch_service(*LB, labels={"team": "web"}))
-    svc = cluster(api).replace_service_annotations(namespace=LB[0], name=LB[1], annotations={"new": "1"})
-    assert dict(svc.annotations) == {"new": "1"} and svc.labels["team"] == "web"
-    assert len(api.calls("PUT")) == 2  # the first carried a stale resourceVersion and got 409
-
-
 def test_patch_sets_and_removes_and_survives_a_concurrent_writer(api: KubeApiServer) -> None:
     api.interfere("PATCH", lambda a: a.touch_service(*LB, annotations={"theirs": "x"}))
     svc = cluster(api).patch_service_annotations(namespace=LB[0], name=LB[1], changes={"w": "0", "keep": None})

@@ -146,18 +146,6 @@ class KubeCluster:
                             operation=f"update services/{name} in namespace {namespace} on cluster {self.id}",
                             next_step="find who else is writing the Service, then retry")
 
-    def replace_service_annotations(self, *, namespace: str, name: str, annotations: Mapping[str, str]) -> Service:
-        """All of the Service's annotations become exactly `annotations` (PUT of what was read)."""
-        wanted = dict(annotations)
-
-        def change(raw: dict[str, Any]) -> Callable[[], Any] | None:
-            if (raw["metadata"].get("annotations") or {}) == wanted:
-                return None
-            raw["metadata"]["annotations"] = wanted
-            return partial(self._call, Op("update", SERVICES, namespace, name), self._put_service, raw)
-
-        return self._write(namespace, name, change)
-
     def patch_service_annotations(self, *, namespace: str, name: str, changes: Mapping[str, str | None]) -> Service:
         """Set or (with None) remove some annotations; a merge patch guarded by resourceVersion."""
         def change(raw: dict[str, Any]) -> Callable[[], Any] | None:
@@ -185,20 +173,6 @@ class KubeCluster:
         """A raw GET: importing the typed AppsV1Api for one list costs more start-up than the list."""
         params = self.api.param_serialize(method="GET", resource_path=path, query_params=query,
                                           header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
-        response = self.api.call_api(*params, _request_timeout=_request_timeout)
-        if not 200 <= response.status <= 299:
-            response.read()  # type: ignore[no-untyped-call]
-            raise ApiException.from_response(http_resp=response, body=None, data=None)
-        return response.response
-
-    def _put_service(self, raw: dict[str, Any], *, _preload_content: bool, _request_timeout: float) -> Any:
-        """PUT the raw object: the typed method would validate it into a model and refuse unknown fields."""
-        meta = raw["metadata"]
-        params = self.api.param_serialize(
-            method="PUT", resource_path="/api/v1/namespaces/{namespace}/services/{name}",
-            path_params={"namespace": meta["namespace"], "name": meta["name"]},
-            header_params={"Accept": "application/json", "Content-Type": "application/json"},
-            body=raw, auth_settings=["BearerToken"])
         response = self.api.call_api(*params, _request_timeout=_request_timeout)
         if not 200 <= response.status <= 299:
             response.read()  # type: ignore[no-untyped-call]

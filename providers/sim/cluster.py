@@ -106,17 +106,6 @@ class SimCluster:
                     for key, d in sorted(raw.items())
                     if all((d.get("labels") or {}).get(k) == v for k, v in wanted.items())]
 
-    def replace_service_annotations(self, *, namespace: str, name: str, annotations: Mapping[str, str]) -> Service:
-        with self.state.op("k8s.replace_service_annotations") as data:
-            raw = self._require(data, namespace, name)
-            if raw["annotations"] != dict(annotations):
-                raw["annotations"] = dict(annotations)
-                raw["resource_version"] += 1
-                _ccm_reconcile(data, self.id, namespace, name)
-            svc = _service(namespace, name, raw)
-        self._external_ccm(namespace, name, svc.annotations)
-        return svc
-
     def patch_service_annotations(self, *, namespace: str, name: str, changes: Mapping[str, str | None]) -> Service:
         with self.state.op("k8s.patch_service_annotations") as data:
             raw = self._require(data, namespace, name)
