@@ -8,7 +8,7 @@ from bot.blocks import card_buttons
 from commands.phases import Phase
 from providers.sim.world import SimWorld
 from tests.engine_helpers import make_harness
-from tests.test_dns_method import GW, MSE_IP, NGINX_IPS, _approve, _to_method, verified_at
+from tests.test_dns_method import GW, MSE_IP, NGINX_IPS, _approve, _to_method, switched_at, verified_at
 
 # ---- abort waits until no resolver can still send clients to MSE -----------------------------------
 
@@ -16,11 +16,7 @@ from tests.test_dns_method import GW, MSE_IP, NGINX_IPS, _approve, _to_method, v
 def test_abort_is_refused_while_mse_answers_and_until_one_ttl_after_rollback(redis_url: str) -> None:
     """Abort stops the gateway serving the Ingress hosts: with MSE's records answering (TTL 600),
     every resolver that cached MSE's address would send its clients to a gateway that answers 404."""
-    world = SimWorld.from_seed()
-    h = make_harness(redis_url, world=world, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 50")
+    world, h = switched_at(redis_url, 50)
     refused = h.say("alice", "/migrate abort")
     assert not refused.ok and "Roll back first" in refused.text and h.migration().pending_approval == ""
     h.ok("bob", "/migrate rollback")
@@ -36,10 +32,7 @@ def test_abort_is_refused_while_mse_answers_and_until_one_ttl_after_rollback(red
 
 def test_an_abort_approved_after_mse_answers_again_is_refused(redis_url: str) -> None:
     """Asked while MSE's records were off; by approval time someone enabled one by hand."""
-    world = SimWorld.from_seed()
-    h = make_harness(redis_url, world=world, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
+    world, h = switched_at(redis_url)
     h.ok("alice", "/migrate abort")
     with world.state._mutate() as data:
         rec = next(r for r in data["dns"]["records"].values() if r["value"] == MSE_IP and r["domain"] == "example.com")
@@ -53,11 +46,7 @@ def test_an_abort_approved_after_mse_answers_again_is_refused(redis_url: str) ->
 
 
 def test_a_weighted_name_answers_one_record_per_query_picked_by_weight(redis_url: str) -> None:
-    world = SimWorld.from_seed()
-    h = make_harness(redis_url, world=world, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 50")
+    world, _ = switched_at(redis_url, 50)
     answers = [world.resolver.addresses(domain="www.example.com") for _ in range(60)]
     assert all(len(a) == 1 for a in answers)
     assert {a[0] for a in answers} == NGINX_IPS | {MSE_IP}
@@ -89,10 +78,7 @@ def test_cutover_is_refused_for_a_hosted_name_whose_mse_record_was_disabled(redi
 def test_a_weight_step_that_fails_halfway_offers_rollback_and_says_what_dns_serves(redis_url: str) -> None:
     """shop.example.com got MSE's record enabled at 10 before the step failed on the next name: MSE
     answers for it, so the card offers Rollback and the error says where each name was left."""
-    world = SimWorld.from_seed()
-    h = make_harness(redis_url, world=world, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
+    world, h = switched_at(redis_url)
     real = world.dns.set_enabled
     calls: list[str] = []
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from providers.sim.world import SimWorld
 from tests.engine_helpers import make_harness
-from tests.test_dns_method import MSE_IP, _approve, _rolled_back_one_ttl_ago, _to_method
+from tests.test_dns_method import MSE_IP, _approve, _rolled_back_one_ttl_ago, _to_method, switched_at
 
 
 def test_abort_tells_what_to_remove_at_the_other_dns_provider(redis_url: str) -> None:
     """app.example.org is hosted elsewhere: the bot told the team to create `A 47.100.0.20` by hand;
     abort must tell them to delete it (the gateway stops serving the name)."""
-    world = SimWorld.from_seed()
-    h = make_harness(redis_url, world=world, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 10")
+    world, h = switched_at(redis_url, 10)
     with world.state._mutate() as data:  # the team followed the bot's instructions
         data["dns"]["elsewhere"]["app.example.org"] = ["47.100.0.10", "47.100.0.11", MSE_IP]
     _rolled_back_one_ttl_ago(h)

@@ -39,13 +39,20 @@ def _approve(h: Harness, *lines: str) -> Any:
     return out
 
 
-def verified_at(redis_url: str, weight: int) -> tuple[SimWorld, Harness]:
-    """A DNS migration switched, at `weight`, MSE's records seen, and verification approved."""
+def switched_at(redis_url: str, weight: int | None = None) -> tuple[SimWorld, Harness]:
+    """A DNS migration on the seed, switched, and (given `weight`) shifted to it; no dwell."""
     world = SimWorld.from_seed()
     h = make_harness(redis_url, world=world, dwell_seconds=0)
     _to_method(h)
     h.ok("alice", "/migrate switch")
-    h.ok("alice", f"/migrate weight {weight}")
+    if weight is not None:
+        h.ok("alice", f"/migrate weight {weight}")
+    return world, h
+
+
+def verified_at(redis_url: str, weight: int) -> tuple[SimWorld, Harness]:
+    """A DNS migration switched, at `weight`, MSE's records seen, and verification approved."""
+    world, h = switched_at(redis_url, weight)
     _mse_side_seen(world)
     _approve(h, "/migrate verify")
     return world, h
@@ -242,11 +249,7 @@ def test_the_share_is_what_dns_serves_and_the_lowest_name_counts(redis_url: str)
 
 
 def test_status_reads_what_dns_serves_now(redis_url: str) -> None:
-    world = SimWorld.from_seed()
-    h = make_harness(redis_url, world=world, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 100")
+    world, h = switched_at(redis_url, 100)
     with world.state._mutate() as data:  # someone sets www's MSE record to weight 20 in the DNS console
         next(r for r in data["dns"]["records"].values()
              if r["domain"] == "www.example.com" and r["value"] == MSE_IP)["weight"] = 20
@@ -383,11 +386,7 @@ def test_an_approved_cutover_looks_again_before_it_runs(redis_url: str) -> None:
 
 
 def test_rollback_disables_mse_records_before_reading_anything(redis_url: str) -> None:
-    world = SimWorld.from_seed()
-    h = make_harness(redis_url, world=world, dwell_seconds=0)
-    _to_method(h)
-    h.ok("alice", "/migrate switch")
-    h.ok("alice", "/migrate weight 50")
+    world, h = switched_at(redis_url, 50)
     world.state.fail_next("dns.records", times=1000, code="ServiceUnavailable", temporary=False)
     h.say("bob", "/migrate rollback")  # every read fails: the answer says so, the writes already landed
     world.state.clear_faults()
