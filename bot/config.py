@@ -114,13 +114,13 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     """Read and check the environment, then the YAML file `MIGRATE_CONFIG` names; every problem at once."""
     problems = Problems()
     app_token = problems.check(_app_token, env) or ""
-    bot_token = problems.check(_bot_token, env) or ""
+    bot_token = problems.check(bot_token_of, env) or ""
     secret = env.get("SLACK_SIGNING_SECRET", "").strip()
     if not secret and not app_token:
         problems.found.append(ConfigError("SLACK_SIGNING_SECRET",
                                           "not set; copy it from Basic Information > App Credentials"))
-    redis_url = problems.check(_redis_url, env) or ""
-    api_url = problems.check(_api_url, env) or ""
+    redis_url = problems.check(redis_url_of, env) or ""
+    api_url = problems.check(api_url_of, env) or ""
     providers = problems.check(_providers, env) or "sim"
     port = problems.check(_port, env.get("PORT", "3000")) or 3000
     path = problems.check(_required, env, "MIGRATE_CONFIG", "the path of the YAML config (see docs/slack.md)")
@@ -140,21 +140,21 @@ def _app_token(env: Mapping[str, str]) -> str:
     return app_token
 
 
-def _bot_token(env: Mapping[str, str]) -> str:
+def bot_token_of(env: Mapping[str, str]) -> str:
     bot_token = _required(env, "SLACK_BOT_TOKEN", "the bot token from OAuth & Permissions (xoxb-...)")
     if not bot_token.startswith("xoxb-"):
         raise ConfigError("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-")
     return bot_token
 
 
-def _redis_url(env: Mapping[str, str]) -> str:
+def redis_url_of(env: Mapping[str, str]) -> str:
     redis_url = _required(env, "REDIS_URL", "e.g. redis://localhost:6379/0")
     if urlparse(redis_url).scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
         raise ConfigError("REDIS_URL", "must be a redis://, rediss://, unix:// or redis+sentinel:// URL")
     return redis_url
 
 
-def _api_url(env: Mapping[str, str]) -> str:
+def api_url_of(env: Mapping[str, str]) -> str:
     api_url = env.get("SLACK_API_URL", "").strip()
     if not api_url:
         return ""

@@ -16,17 +16,16 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.app import create_app, web_client
-from bot.config import ConfigError, Problems, Settings
+from bot.config import ConfigError, Problems, Settings, api_url_of, bot_token_of, redis_url_of
 from bot.deps import Deps
 from bot.group_events import GroupsWatch
 from bot.handoff import Queued
@@ -137,19 +136,26 @@ def reachability(env: Mapping[str, str]) -> list[ConfigError]:
     """With the settings refused, still say whether Redis and Slack answer to what was given, so
     `serve --check` lists those problems in the same run (each only when its own value is well-formed)."""
     problems = Problems()
-    url = env.get("REDIS_URL", "").strip()
-    if urlparse(url).scheme in ("redis", "rediss", "unix", "redis+sentinel"):
+    url = _well_formed(redis_url_of, env)
+    if url:
         try:
             store = RedisStore.from_url(url)
         except ValueError:
-            store = None  # a URL redis-py cannot read: the settings error already names REDIS_URL
+            store = None  # a URL redis-py cannot read
         if store is not None:
             problems.check(_reach_redis, store)
-    token, api = env.get("SLACK_BOT_TOKEN", "").strip(), env.get("SLACK_API_URL", "").strip()
-    if token.startswith("xoxb-") and (not api or urlparse(api).scheme in ("http", "https")):
-        api = api.rstrip("/") + "/" if api else ""
+    token, api = _well_formed(bot_token_of, env), _well_formed(api_url_of, env)
+    if token and api is not None:
         problems.check(_reach_slack, WebClient(token=token, base_url=api or WebClient.BASE_URL, timeout=15), api)
     return problems.found
+
+
+def _well_formed(check: Callable[[Mapping[str, str]], str], env: Mapping[str, str]) -> str | None:
+    """What `check` (the settings' own) accepts, or None where it refuses: that error is said already."""
+    try:
+        return check(env)
+    except ConfigError:
+        return None
 
 
 def _reach_slack(client: WebClient, api_url: str) -> bool:
