@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -96,13 +97,12 @@ def build(settings: Settings, *, port: int | None = None) -> Runtime:
     """`port` (default: the settings') names this replica's job worker: a restart on the same host
     and port takes back what its previous life left unfinished at once."""
     problems = Problems()
-    store = RedisStore.from_url(settings.redis_url)
-    problems.check(_reach_redis, store)
+    store = problems.check(_reach_redis, settings.redis_url)
     client = web_client(settings)
     slack_ok = problems.check(_reach_slack, client, settings.api_url) is not None
     world = problems.check(_build_world, settings)
     problems.raise_any()
-    assert slack_ok and world is not None
+    assert store is not None and slack_ok and world is not None
     unknown_groups: list[str] = []
     policy = build_policy(settings, slack_group_lookup(client), unknown_groups)
     keys = BotKeys()
@@ -125,11 +125,18 @@ def build(settings: Settings, *, port: int | None = None) -> Runtime:
                    warnings=unknown_groups)
 
 
-def _reach_redis(store: RedisStore) -> None:
+def _reach_redis(url: str) -> RedisStore:
+    """A store on `url` that answers; a Redis that answers with an error (a db out of range, a wrong
+    password) is named in one line, never a traceback."""
     try:
+        store = RedisStore.from_url(url)
         store.ping()
     except MigrateError:
         raise ConfigError("REDIS_URL", "no Redis answers there (is it running and reachable?)") from None
+    except (ValueError, redis.RedisError) as err:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError("REDIS_URL", f"Redis refused it: {detail[:120]}") from None
+    return store
 
 
 def reachability(env: Mapping[str, str]) -> list[ConfigError]:
@@ -138,12 +145,7 @@ def reachability(env: Mapping[str, str]) -> list[ConfigError]:
     problems = Problems()
     url = _well_formed(redis_url_of, env)
     if url:
-        try:
-            store = RedisStore.from_url(url)
-        except ValueError:
-            store = None  # a URL redis-py cannot read
-        if store is not None:
-            problems.check(_reach_redis, store)
+        problems.check(_reach_redis, url)
     token, api = _well_formed(bot_token_of, env), _well_formed(api_url_of, env)
     if token and api is not None:
         problems.check(_reach_slack, WebClient(token=token, base_url=api or WebClient.BASE_URL, timeout=15), api)

@@ -33,12 +33,15 @@ def run_serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     ({"SLACK_SIGNING_SECRET": ""}, "migrate-bot serve: SLACK_SIGNING_SECRET: not set"),
     ({"SLACK_BOT_TOKEN": "xoxb-wrong"}, "migrate-bot serve: SLACK_BOT_TOKEN: Slack refused it (invalid_auth)"),
     ({"REDIS_URL": "redis://127.0.0.1:1/0"}, "migrate-bot serve: REDIS_URL: no Redis answers there"),
+    ({"REDIS_URL": "DB99"}, "migrate-bot serve: REDIS_URL: Redis refused it: DB index is out of range"),
     ({"MIGRATE_PROVIDERS": "gcp"}, "migrate-bot serve: MIGRATE_PROVIDERS: must be one of sim, alibaba"),
 ])
 def test_bad_settings_exit_non_zero_with_one_line(slack: SlackStandIn, redis_url: str, tmp_path: Path,
                                                   change: dict[str, str], line: str) -> None:
     config = tmp_path / "migrate.yaml"
     config.write_text("operators: [U0ALICE01]\napprovers: [U0BOB0001]\n")
+    if change.get("REDIS_URL") == "DB99":  # the tests' own Redis, asked for a database it does not have
+        change = {"REDIS_URL": redis_url.rsplit("/", 1)[0] + "/99999"}
     done = run_serve({**serve_env(slack, redis_url, config, 3999), **change})
     assert done.returncode != 0
     errors = [ln for ln in done.stderr.splitlines() if ln.startswith("migrate-bot serve:")]
