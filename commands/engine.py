@@ -382,8 +382,8 @@ class Engine:
                                 temporary=exc.temporary, operation=exc.operation, next_step=exc.next_step)
         current = m1
         for _ in range(CONFLICT_RETRIES + 3):
-            if current.intent is None or current.intent.id != intent.id:
-                break  # overtaken (a rollback): its record stands
+            if not self._holds(current, {intent.id}):
+                break  # overtaken (a rollback, or a take-over from us): its record stands
             failed = dataclasses.replace(current, intent=kept, observed=observed or current.observed)
             try:
                 self.store.commit(expected_version=current.version, migration=dns_caches.stamped(failed, self.now()),
