@@ -21,6 +21,7 @@ import pytest
 import redis
 
 if TYPE_CHECKING:
+    from tests.aof_redis import AofRedis
     from tests.slack_standin import SlackStandIn
 
 
@@ -116,3 +117,15 @@ def no_group_left_empty() -> Iterator[None]:
             continue
         broken += world.take_violations()
     assert not broken, f"a write left a serving vServer group with no backend above weight 0: {broken}"
+
+
+@pytest.fixture
+def aof_redis() -> Iterator[AofRedis]:
+    """A redis-server with AOF on, on a free port, that the test may stop, kill and start again."""
+    from tests.aof_redis import AofRedis
+
+    server = AofRedis()
+    server.start()
+    yield server
+    server.close()
+

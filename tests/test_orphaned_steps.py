@@ -12,28 +12,17 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from providers.sim.state import SimState
 from providers.store import RedisStore
+from tests.aof_redis import AofRedis
 from tests.serve_process import launch, serving, write_config
 from tests.slack_standin import SlackSender, SlackStandIn
 from tests.test_bot_http import ALICE, CHANNEL, Bot, start_switched, step
 from tests.test_job_worker_crash import job_worker_pid
-from tests.test_reliability import AofRedis
 
 HELD_IN = "k8s.get_service"  # the weight step reads the Service after its SLB write
-
-
-@pytest.fixture
-def aof_redis() -> Iterator[AofRedis]:
-    server = AofRedis()
-    server.start()
-    yield server
-    server.close()
 
 
 def held_step(world: SimState, bot: Bot, seconds: float) -> None:

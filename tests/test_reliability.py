@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -18,7 +12,7 @@ from hypothesis import strategies as st
 from commands.gates import Analysis, GateConfig
 from commands.phases import Phase
 from providers.sim.world import SimWorld
-from tests.conftest import free_port
+from tests.aof_redis import AofRedis
 from tests.engine_helpers import Harness, make_harness, read_slb_weights
 
 SCRIPT = [
@@ -90,53 +84,6 @@ def test_rollback_lands_under_heavy_faults(redis_url: str) -> None:
 
 
 # ---- Redis going away -------------------------------------------------------------------
-
-
-class AofRedis:
-    """A redis-server of our own with AOF on (fsync always), that a test can kill and restart."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if not binary:
-            pytest.skip("redis-server is not installed")
-        self.binary, self.dir, self.port = binary, tempfile.mkdtemp(prefix="aof-"), free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-                                      "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(self.url).ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def close(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture
-def aof_redis() -> Iterator[AofRedis]:
-    server = AofRedis()
-    server.start()
-    yield server
-    server.close()
 
 
 def test_redis_restart_loses_nothing_and_outage_changes_nothing(aof_redis: AofRedis) -> None:
